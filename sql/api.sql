@@ -1,0 +1,162 @@
+--
+-- The SQL API: every function, its defaults, and every error path.  Each
+-- error is followed by a check that nothing changed.  The worker is disabled
+-- in this instance (test/regress.conf): nothing fires here.
+--
+SET timezone = 'UTC';
+\set SHOW_CONTEXT never
+\set VERBOSITY default
+
+-- a job with all defaults
+SELECT jobsched.create_job('*/10 * * * * *', 'http://127.0.0.1:9/a') AS a \gset
+SELECT name, schedule, timezone, url, method, headers, body, type, max_retries,
+	   retry_backoff, timeout, overlap, misfire, follow_redirects, active,
+	   owner = current_user AS owned,
+	   next_run_at > now() AND next_run_at <= now() + '10 s' AS next_run_ok,
+	   extract(second FROM next_run_at)::int % 10 AS on_tenth_second
+FROM jobsched.jobs WHERE id = :a;
+
+-- every setting given, type in lower case
+SELECT jobsched.create_job('0 0 12 * * MON-FRI', 'https://example.com/hook?x=1',
+						   'atmost_once', name => 'noon', timezone => 'Europe/Berlin',
+						   method => 'put', headers => '{"X-Token": "abc", "Content-Type": "text/plain"}',
+						   body => 'hello', max_retries => 0, retry_backoff => '5 s',
+						   timeout => '2 s', overlap => 'SKIP', misfire => 'skip',
+						   follow_redirects => true) AS b \gset
+SELECT name, schedule, timezone, url, method, headers, body, type, max_retries,
+	   retry_backoff, timeout, overlap, misfire, follow_redirects, active,
+	   to_char(next_run_at AT TIME ZONE 'Europe/Berlin', 'HH24:MI:SS') AS next_local,
+	   extract(isodow FROM next_run_at AT TIME ZONE 'Europe/Berlin') BETWEEN 1 AND 5 AS weekday
+FROM jobsched.jobs WHERE id = :b;
+
+-- created paused: no next run
+SELECT jobsched.create_job('@hourly', 'http://[::1]:9/c', active => false) AS c \gset
+SELECT active, next_run_at FROM jobsched.jobs WHERE id = :c;
+
+SELECT count(*) AS jobs_before_errors FROM jobsched.jobs;
+
+-- create_job errors
+SELECT jobsched.create_job('61 * * * * *', 'http://127.0.0.1:9/');
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', 'SOMETIMES');
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', NULL);
+SELECT jobsched.create_job(NULL, 'http://127.0.0.1:9/');
+SELECT jobsched.create_job('* * * * * *', NULL);
+SELECT jobsched.create_job('* * * * * *', 'ftp://127.0.0.1/file');
+SELECT jobsched.create_job('* * * * * *', 'http://');
+SELECT jobsched.create_job('* * * * * *', 'not a url');
+SELECT jobsched.create_job('* * * * * *', 'example.com/x');
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1/' || repeat('x', 9000));
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', timezone => 'Nowhere/Town');
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', timezone => NULL);
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', method => 'FETCH');
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', headers => '[1, 2]');
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', headers => NULL);
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', headers => '{"X-A": 1}');
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', headers => '{"X A": "1"}');
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', headers => '{"X-A": "1\r\nEvil: yes"}');
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', headers => '{"Idempotency-Key": "mine"}');
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', max_retries => 101);
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', max_retries => -1);
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', retry_backoff => '0');
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', retry_backoff => '2 days');
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', timeout => '-1 s');
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', timeout => '2 hours');
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', overlap => 'queue');
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', misfire => 'all');
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', name => '');
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', name => 'noon');
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', active => NULL);
+
+SELECT count(*) AS jobs_after_errors FROM jobsched.jobs;
+
+-- modify_job: only the given settings change
+SELECT schedule, url, next_run_at AS old_next FROM jobsched.jobs WHERE id = :a \gset
+SELECT jobsched.modify_job(:a, url => 'http://127.0.0.1:9/a2');
+SELECT schedule = :'schedule' AS schedule_kept, url,
+	   next_run_at = :'old_next' AS next_kept
+FROM jobsched.jobs WHERE id = :a;
+-- a new schedule recomputes the next run
+SELECT jobsched.modify_job(:a, schedule => '0 0 0 1 1 *');
+SELECT schedule, to_char(next_run_at, 'MM-DD HH24:MI:SS') AS next_run,
+	   updated_at >= created_at AS updated
+FROM jobsched.jobs WHERE id = :a;
+-- so does a new time zone
+SELECT jobsched.modify_job(:a, timezone => 'America/New_York');
+SELECT to_char(next_run_at AT TIME ZONE 'America/New_York', 'MM-DD HH24:MI:SS') AS next_local
+FROM jobsched.jobs WHERE id = :a;
+SELECT jobsched.modify_job(:b, type => 'ATLEAST_ONCE', method => 'post', headers => '{}',
+						   max_retries => 5, retry_backoff => '1 min', timeout => '1 min',
+						   overlap => 'allow', misfire => 'run_once', follow_redirects => false);
+SELECT type, method, headers, max_retries, retry_backoff, timeout, overlap, misfire,
+	   follow_redirects, name, body
+FROM jobsched.jobs WHERE id = :b;
+-- '' clears a name or a body
+SELECT jobsched.modify_job(:b, name => '', body => '');
+SELECT name, body FROM jobsched.jobs WHERE id = :b;
+SELECT jobsched.modify_job(:b, name => 'noon again');
+
+-- modify_job errors change nothing
+SELECT to_jsonb(j) AS before FROM jobsched.jobs j WHERE id = :a \gset
+SELECT jobsched.modify_job(:a, schedule => '* * * 32 * *');
+SELECT jobsched.modify_job(:a, url => 'gopher://127.0.0.1/');
+SELECT jobsched.modify_job(:a, type => 'NEVER');
+SELECT jobsched.modify_job(:a, timezone => 'Atlantis');
+SELECT jobsched.modify_job(:a, name => 'noon again');
+SELECT jobsched.modify_job(999999, url => 'http://127.0.0.1:9/');
+SELECT jobsched.modify_job(NULL, url => 'http://127.0.0.1:9/');
+SELECT to_jsonb(j) = :'before'::jsonb AS unchanged FROM jobsched.jobs j WHERE id = :a;
+
+-- direct updates of the table are validated the same way
+UPDATE jobsched.jobs SET schedule = 'every minute' WHERE id = :a;
+UPDATE jobsched.jobs SET url = 'file:///etc/passwd' WHERE id = :a;
+SELECT to_jsonb(j) = :'before'::jsonb AS unchanged FROM jobsched.jobs j WHERE id = :a;
+
+-- pause and resume
+SELECT jobsched.pause_job(:a);
+SELECT active, next_run_at FROM jobsched.jobs WHERE id = :a;
+SELECT jobsched.resume_job(:a);
+SELECT active, next_run_at > now() AS next_in_future FROM jobsched.jobs WHERE id = :a;
+SELECT jobsched.pause_job(999999);
+SELECT jobsched.resume_job(999999);
+
+-- trigger: due now, for an active or a paused job
+SELECT jobsched.trigger_job(:a);
+SELECT next_run_at <= now() AS due FROM jobsched.jobs WHERE id = :a;
+SELECT jobsched.trigger_job(:c);
+SELECT active, next_run_at <= now() AS due FROM jobsched.jobs WHERE id = :c;
+SELECT jobsched.trigger_job(999999);
+
+-- history, newest first (rows written here as the worker would)
+INSERT INTO jobsched.executions (job_id, scheduled_for, attempt, status, started_at, finished_at, http_status)
+SELECT :a, '2024-01-01 00:00:00+00'::timestamptz + i * interval '1 min', 1,
+	   CASE WHEN i % 2 = 0 THEN 'succeeded' ELSE 'failed' END,
+	   '2024-01-01 00:00:00.004+00'::timestamptz + i * interval '1 min',
+	   '2024-01-01 00:00:00.030+00'::timestamptz + i * interval '1 min',
+	   CASE WHEN i % 2 = 0 THEN 200 ELSE 500 END
+FROM generate_series(1, 7) i;
+SELECT scheduled_for, status, http_status, duration, lateness FROM jobsched.job_executions(:a);
+SELECT count(*) FROM jobsched.job_executions(:a, 100);
+SELECT count(*) FROM jobsched.job_executions(:a, 0);
+SELECT count(*) FROM jobsched.job_executions(:b);
+SELECT * FROM jobsched.job_executions(:a, -1);
+SELECT * FROM jobsched.job_executions(:a, NULL);
+SELECT * FROM jobsched.job_executions(999999);
+
+-- the overview
+SELECT id = :a AS is_a, name, schedule, type, active, last_run_for, last_status, last_http_status
+FROM jobsched.job_status ORDER BY id;
+
+-- alerts have a NOTIFY trigger; the payload is checked by the integration tests
+INSERT INTO jobsched.alerts (job_id, kind, url, message) VALUES (:a, 'failed', 'http://127.0.0.1:9/a2', 'test');
+SELECT kind, url, message FROM jobsched.alerts WHERE job_id = :a;
+
+-- stats answer even with the worker disabled
+SELECT active_jobs, due_now >= 1 AS something_due, in_flight FROM jobsched.stats;
+
+-- delete: the job, its history and its alerts
+SELECT jobsched.delete_job(:a);
+SELECT count(*) FROM jobsched.jobs WHERE id = :a;
+SELECT count(*) FROM jobsched.executions WHERE job_id = :a;
+SELECT count(*) FROM jobsched.alerts WHERE job_id = :a;
+SELECT jobsched.delete_job(:a);
+SELECT count(*) AS jobs_left FROM jobsched.jobs;

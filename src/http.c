@@ -1,0 +1,426 @@
+/*-------------------------------------------------------------------------
+ *
+ * http.c
+ *		The worker's HTTP executor, on libcurl's multi interface.
+ *
+ * Requests are driven through curl's socket API: curl tells us which
+ * sockets it wants watched (socket callback) and when it next needs a call
+ * for its timeouts (timer callback).  The sockets go into one epoll set whose
+ * descriptor the worker waits on together with its latch, so a single
+ * WaitEventSetWait() sleeps until a job is due, a job changed, or any
+ * response arrived -- and one slow target never holds up the others.
+ *
+ * Finished connections stay in curl's connection cache and are reused by
+ * the next request to the same host; easy handles are pooled too, so in
+ * steady state a request costs no connect and no allocation in curl.
+ *
+ * Callbacks from curl must not throw: they only log.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/epoll.h>
+#include <curl/curl.h>
+
+#include "mb/pg_wchar.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "http.h"
+#include "jobsched.h"
+
+#define USER_AGENT "jobsched/1.0"
+#define MAX_REDIRECTS 10
+#define EPOLL_BATCH 256
+
+static CURLM *multi = NULL;
+static int	epoll_fd = -1;
+static int	in_flight = 0;
+static TimestampTz timer_deadline = -1;	/* -1: curl wants no timer call */
+static MemoryContext request_context = NULL;
+
+/* Easy handles kept for reuse. */
+static CURL **easy_pool = NULL;
+static int	easy_pool_len = 0;
+static int	easy_pool_size = 0;
+
+static int
+socket_callback(CURL *easy, curl_socket_t fd, int what, void *userp,
+				void *socketp)
+{
+	struct epoll_event ev;
+	bool		watched = (socketp != NULL);
+
+	if (what == CURL_POLL_REMOVE)
+	{
+		if (watched)
+		{
+			/* the socket may already be closed: ENOENT/EBADF are fine */
+			(void) epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+			curl_multi_assign(multi, fd, NULL);
+		}
+		return 0;
+	}
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) |
+		((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
+	ev.data.fd = fd;
+	if (epoll_ctl(epoll_fd, watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) != 0)
+	{
+		int			retry_op = (errno == EEXIST) ? EPOLL_CTL_MOD :
+		(errno == ENOENT) ? EPOLL_CTL_ADD : -1;
+
+		if (retry_op < 0 || epoll_ctl(epoll_fd, retry_op, fd, &ev) != 0)
+			elog(LOG, "jobsched: could not watch socket %d: %m", fd);
+	}
+	if (!watched)
+		curl_multi_assign(multi, fd, (void *) 1);
+	return 0;
+}
+
+static int
+timer_callback(CURLM *m, long timeout_ms, void *userp)
+{
+	if (timeout_ms < 0)
+		timer_deadline = -1;
+	else
+		timer_deadline = GetCurrentTimestamp() + (TimestampTz) timeout_ms * 1000;
+	return 0;
+}
+
+/* Keep the first max_response_size bytes; read and drop the rest. */
+static size_t
+write_callback(char *data, size_t size, size_t nmemb, void *userp)
+{
+	HttpRequest *request = (HttpRequest *) userp;
+	size_t		len = size * nmemb;
+	int			room = jobsched_max_response_size - request->response.len;
+
+	if (room > 0)
+		appendBinaryStringInfo(&request->response, data,
+							   (int) Min((size_t) room, len));
+	return len;
+}
+
+void
+http_executor_init(void)
+{
+	if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
+		ereport(ERROR,
+				(errmsg("jobsched: could not initialize libcurl")));
+
+	epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (epoll_fd < 0)
+		ereport(ERROR,
+				(errmsg("jobsched: could not create epoll set: %m")));
+
+	multi = curl_multi_init();
+	if (multi == NULL)
+		ereport(ERROR,
+				(errmsg("jobsched: could not create a curl multi handle")));
+	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, socket_callback);
+	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timer_callback);
+	/* keep an idle connection for every request we may have in flight */
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) jobsched_max_in_flight);
+
+	request_context = AllocSetContextCreate(TopMemoryContext,
+											"jobsched requests",
+											ALLOCSET_DEFAULT_SIZES);
+	easy_pool_size = 64;
+	easy_pool = MemoryContextAlloc(TopMemoryContext,
+								   easy_pool_size * sizeof(CURL *));
+}
+
+void
+http_executor_shutdown(void)
+{
+	if (multi)
+		curl_multi_cleanup(multi);
+	multi = NULL;
+	for (int i = 0; i < easy_pool_len; i++)
+		curl_easy_cleanup(easy_pool[i]);
+	easy_pool_len = 0;
+	if (epoll_fd >= 0)
+		close(epoll_fd);
+	epoll_fd = -1;
+}
+
+HttpRequest *
+http_request_alloc(void)
+{
+	HttpRequest *request = MemoryContextAllocZero(request_context,
+												  sizeof(HttpRequest));
+
+	request->response.data = NULL;
+	return request;
+}
+
+/* Where a request's strings must live: they outlast the claiming transaction. */
+MemoryContext
+http_request_context(void)
+{
+	return request_context;
+}
+
+void
+http_request_free(HttpRequest *request)
+{
+	if (request->url)
+		pfree(request->url);
+	if (request->method)
+		pfree(request->method);
+	if (request->body)
+		pfree(request->body);
+	for (int i = 0; i < request->nheaders; i++)
+		pfree(request->headers[i]);
+	if (request->headers)
+		pfree(request->headers);
+	if (request->error)
+		pfree(request->error);
+	if (request->response.data)
+		pfree(request->response.data);
+	pfree(request);
+}
+
+static CURL *
+easy_handle_get(void)
+{
+	if (easy_pool_len > 0)
+		return easy_pool[--easy_pool_len];
+	return curl_easy_init();
+}
+
+static void
+easy_handle_put(CURL *easy)
+{
+	curl_easy_reset(easy);
+	if (easy_pool_len == easy_pool_size)
+	{
+		easy_pool_size *= 2;
+		easy_pool = repalloc(easy_pool, easy_pool_size * sizeof(CURL *));
+	}
+	easy_pool[easy_pool_len++] = easy;
+}
+
+static void
+set_error(HttpRequest *request, const char *fmt,...) pg_attribute_printf(2, 3);
+
+static void
+set_error(HttpRequest *request, const char *fmt,...)
+{
+	MemoryContext old = MemoryContextSwitchTo(request_context);
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (;;)
+	{
+		va_list		args;
+		int			needed;
+
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&buf, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+	request->error = buf.data;
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Put a request on the wire.  Returns false if it could not even start; it
+ * is then already finished, with its error set.
+ */
+bool
+http_start(HttpRequest *request)
+{
+	CURL	   *easy = easy_handle_get();
+	MemoryContext old = MemoryContextSwitchTo(request_context);
+	CURLMcode	mrc;
+
+	initStringInfo(&request->response);
+	MemoryContextSwitchTo(old);
+	request->started_at = GetCurrentTimestamp();
+	request->curl_error[0] = '\0';
+
+	if (easy == NULL)
+	{
+		set_error(request, "could not create a curl handle");
+		request->finished_at = request->started_at;
+		return false;
+	}
+
+	for (int i = 0; i < request->nheaders; i++)
+		request->header_list = curl_slist_append(request->header_list,
+												 request->headers[i]);
+	/* curl would wait up to a second for "100 Continue" on large bodies */
+	request->header_list = curl_slist_append(request->header_list, "Expect:");
+
+	curl_easy_setopt(easy, CURLOPT_URL, request->url);
+	curl_easy_setopt(easy, CURLOPT_PRIVATE, request);
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, request->curl_error);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_callback);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, request);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) request->timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_USERAGENT, USER_AGENT);
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, request->header_list);
+	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION,
+					 request->follow_redirects ? 1L : 0L);
+	curl_easy_setopt(easy, CURLOPT_MAXREDIRS, (long) MAX_REDIRECTS);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS, CURLPROTO_HTTP | CURLPROTO_HTTPS);
+	curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS, CURLPROTO_HTTP | CURLPROTO_HTTPS);
+#endif
+
+	if (strcmp(request->method, "GET") == 0)
+		curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+	else
+	{
+		const char *body = request->body ? request->body : "";
+
+		if (strcmp(request->method, "POST") != 0)
+			curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, request->method);
+		curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long) strlen(body));
+		curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);
+	}
+
+	mrc = curl_multi_add_handle(multi, easy);
+	if (mrc != CURLM_OK)
+	{
+		set_error(request, "could not start the request: %s",
+				  curl_multi_strerror(mrc));
+		request->finished_at = GetCurrentTimestamp();
+		curl_slist_free_all(request->header_list);
+		request->header_list = NULL;
+		easy_handle_put(easy);
+		return false;
+	}
+	request->easy = easy;
+	in_flight++;
+	pg_atomic_write_u64(&jobsched_shared->in_flight, in_flight);
+	pg_atomic_fetch_add_u64(&jobsched_shared->sent_total, 1);
+	return true;
+}
+
+int
+http_in_flight(void)
+{
+	return in_flight;
+}
+
+int
+http_wait_fd(void)
+{
+	return epoll_fd;
+}
+
+/* Milliseconds until curl needs a timer call; -1 for none. */
+long
+http_next_timeout_ms(void)
+{
+	TimestampTz now;
+
+	if (timer_deadline < 0)
+		return -1;
+	now = GetCurrentTimestamp();
+	if (timer_deadline <= now)
+		return 0;
+	return (long) ((timer_deadline - now + 999) / 1000);
+}
+
+/* Keep the response text storable: a valid prefix in the database encoding. */
+static void
+clip_response(HttpRequest *request)
+{
+	int			valid;
+
+	if (request->response.len == 0)
+		return;
+	valid = pg_encoding_verifymbstr(GetDatabaseEncoding(),
+									request->response.data,
+									request->response.len);
+	request->response.len = valid;
+	request->response.data[valid] = '\0';
+}
+
+static void
+finish(CURL *easy, CURLcode result, HttpDoneCallback done, void *arg)
+{
+	HttpRequest *request = NULL;
+	long		status = 0;
+
+	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &request);
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_multi_remove_handle(multi, easy);
+	in_flight--;
+	pg_atomic_write_u64(&jobsched_shared->in_flight, in_flight);
+
+	request->finished_at = GetCurrentTimestamp();
+	request->http_status = (result == CURLE_OK) ? status : 0;
+	request->timed_out = (result == CURLE_OPERATION_TIMEDOUT);
+	request->succeeded = (result == CURLE_OK && status >= 200 && status < 300);
+	if (result != CURLE_OK)
+		set_error(request, "%s",
+				  request->curl_error[0] ? request->curl_error :
+				  curl_easy_strerror(result));
+	else if (!request->succeeded)
+		set_error(request, "HTTP status %ld", status);
+	clip_response(request);
+
+	curl_slist_free_all(request->header_list);
+	request->header_list = NULL;
+	request->easy = NULL;
+	easy_handle_put(easy);
+
+	done(request, arg);
+}
+
+/*
+ * Let curl act on every socket that is ready and on its expired timeouts,
+ * then hand each finished request to "done".  Never waits.
+ */
+void
+http_process(HttpDoneCallback done, void *arg)
+{
+	struct epoll_event events[EPOLL_BATCH];
+	int			running;
+	int			n;
+	CURLMsg    *msg;
+	int			pending;
+
+	do
+	{
+		n = epoll_wait(epoll_fd, events, EPOLL_BATCH, 0);
+		for (int i = 0; i < n; i++)
+		{
+			int			flags = 0;
+
+			if (events[i].events & (EPOLLIN | EPOLLHUP))
+				flags |= CURL_CSELECT_IN;
+			if (events[i].events & EPOLLOUT)
+				flags |= CURL_CSELECT_OUT;
+			if (events[i].events & EPOLLERR)
+				flags |= CURL_CSELECT_ERR;
+			curl_multi_socket_action(multi, events[i].data.fd, flags, &running);
+		}
+	} while (n == EPOLL_BATCH);
+
+	if (timer_deadline >= 0 && timer_deadline <= GetCurrentTimestamp())
+	{
+		timer_deadline = -1;
+		curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
+
+	while ((msg = curl_multi_info_read(multi, &pending)) != NULL)
+	{
+		if (msg->msg == CURLMSG_DONE)
+			finish(msg->easy_handle, msg->data.result, done, arg);
+	}
+}

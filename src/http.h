@@ -1,0 +1,63 @@
+/*-------------------------------------------------------------------------
+ *
+ * http.h
+ *		The worker's HTTP executor: many requests in flight at once through
+ *		libcurl's multi interface.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef JOBSCHED_HTTP_H
+#define JOBSCHED_HTTP_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "lib/pairingheap.h"
+#include "lib/stringinfo.h"
+
+/* One HTTP request and, once finished, its outcome. */
+typedef struct HttpRequest
+{
+	/* what to send (owned by the request) */
+	int64		execution_id;
+	int64		job_id;
+	TimestampTz scheduled_for;	/* nominal fire time of the run */
+	TimestampTz send_at;		/* not before: the fire time, or a retry time */
+	char	   *url;
+	char	   *method;
+	char	   *body;			/* NULL: no body */
+	char	  **headers;		/* "Name: value" lines */
+	int			nheaders;
+	int			timeout_ms;
+	bool		follow_redirects;
+
+	/* outcome, filled in by the executor */
+	TimestampTz started_at;
+	TimestampTz finished_at;
+	long		http_status;	/* 0: no response */
+	bool		succeeded;		/* 2xx */
+	bool		timed_out;
+	char	   *error;			/* NULL on success */
+	StringInfoData response;	/* first max_response_size bytes */
+
+	/* executor's and scheduler's bookkeeping */
+	pairingheap_node heap_node; /* in the scheduler's queue of claimed runs */
+	void	   *easy;			/* CURL * while in flight */
+	struct curl_slist *header_list;
+	char		curl_error[256];	/* CURL_ERROR_SIZE */
+} HttpRequest;
+
+typedef void (*HttpDoneCallback) (HttpRequest *request, void *arg);
+
+extern void http_executor_init(void);
+extern void http_executor_shutdown(void);
+extern HttpRequest *http_request_alloc(void);
+extern MemoryContext http_request_context(void);
+extern void http_request_free(HttpRequest *request);
+extern bool http_start(HttpRequest *request);
+extern int	http_in_flight(void);
+extern int	http_wait_fd(void);
+extern long http_next_timeout_ms(void);
+extern void http_process(HttpDoneCallback done, void *arg);
+
+#endif							/* JOBSCHED_HTTP_H */

@@ -1,0 +1,416 @@
+/*-------------------------------------------------------------------------
+ *
+ * scheduler.c
+ *		The jobsched background worker: one loop that claims due runs,
+ *		sends them at their fire time, and records what came back.
+ *
+ * The loop never polls on a fixed interval.  It sleeps in one
+ * WaitEventSetWait() until the earliest of: the next run is due (minus the
+ * claim lookahead), a claimed run's send time, curl's next timeout, a batch
+ * of results is due to be written, or the next history purge.  Its latch is
+ * set when jobs are created, modified, triggered or resumed (at commit, see
+ * api.c), and the executor's epoll descriptor wakes it when a response
+ * arrives.
+ *
+ * Runs are claimed a little ahead of their fire time (jobsched.lookahead)
+ * and held in a queue ordered by send time; at the fire time they go on the
+ * wire at once, so the time spent claiming does not show up as lateness.
+ * The claim is committed before the request is sent, which is what makes
+ * ATLEAST_ONCE safe across crashes.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/resource.h>
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "http.h"
+#include "jobsched.h"
+#include "store.h"
+
+/* Claimed runs held in memory at most (each is a small struct). */
+#define MAX_QUEUED 50000
+/* Results wait at most this long to be written with others. */
+#define FLUSH_DELAY_US (10 * 1000)
+/* Re-check the catalog at most this often when it says a run is due but none could be claimed (locked rows). */
+#define RECLAIM_BACKOFF_US (10 * 1000)
+#define PURGE_INTERVAL_US (10 * USECS_PER_SEC)
+#define PURGE_BATCH 10000
+/* How long a stopping worker waits for requests in flight. */
+#define SHUTDOWN_DRAIN_US (2 * USECS_PER_SEC)
+/* While the extension is missing, look again this often. */
+#define ATTACH_RETRY_MS 5000
+/* Sockets kept free for everything else the process opens. */
+#define FD_RESERVE 64
+
+static volatile sig_atomic_t shutdown_requested = false;
+
+/* Claimed runs waiting for their send time, earliest first. */
+static pairingheap *queue;
+static int	queued = 0;
+
+/* Finished requests waiting to be written. */
+static HttpRequest **results;
+static int	nresults = 0;
+static int	results_size = 0;
+static TimestampTz oldest_result_at = 0;
+
+static int	in_flight_limit;
+
+static void
+handle_sigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	shutdown_requested = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
+static int
+compare_send_at(const pairingheap_node *a, const pairingheap_node *b, void *arg)
+{
+	const HttpRequest *ra = pairingheap_const_container(HttpRequest, heap_node, a);
+	const HttpRequest *rb = pairingheap_const_container(HttpRequest, heap_node, b);
+
+	/* pairingheap keeps the greatest first: invert for earliest first */
+	if (ra->send_at < rb->send_at)
+		return 1;
+	if (ra->send_at > rb->send_at)
+		return -1;
+	return 0;
+}
+
+static void
+enqueue_claimed(HttpRequest *request, void *arg)
+{
+	pairingheap_add(queue, &request->heap_node);
+	queued++;
+}
+
+static void
+collect_result(HttpRequest *request, void *arg)
+{
+	if (nresults == results_size)
+	{
+		results_size *= 2;
+		results = repalloc(results, results_size * sizeof(HttpRequest *));
+	}
+	if (nresults == 0)
+		oldest_result_at = GetCurrentTimestamp();
+	results[nresults++] = request;
+}
+
+static void
+flush_results(TimestampTz *next_due)
+{
+	TimestampTz next_retry;
+
+	if (nresults == 0)
+		return;
+	store_write_results(results, nresults, &next_retry);
+	for (int i = 0; i < nresults; i++)
+		http_request_free(results[i]);
+	nresults = 0;
+	if (next_retry < *next_due)
+		*next_due = next_retry;
+}
+
+/* Put every queued run whose time has come on the wire, within the limit. */
+static void
+send_due(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	while (queued > 0 && http_in_flight() < in_flight_limit)
+	{
+		HttpRequest *request = pairingheap_container(HttpRequest, heap_node,
+													 pairingheap_first(queue));
+
+		if (request->send_at > now)
+			break;
+		(void) pairingheap_remove_first(queue);
+		queued--;
+		if (!http_start(request))
+			collect_result(request, NULL);
+	}
+	pg_atomic_write_u64(&jobsched_shared->queued, queued);
+}
+
+/*
+ * Each request in flight holds a socket.  A server started from a login
+ * shell often has a soft limit of 1024 open files: raise it to the hard
+ * limit, and keep max_in_flight below what it allows.
+ */
+static void
+raise_open_file_limit(void)
+{
+	struct rlimit rl;
+	int			limit = jobsched_max_in_flight;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+	{
+		if (rl.rlim_cur < rl.rlim_max)
+		{
+			rl.rlim_cur = rl.rlim_max;
+			(void) setrlimit(RLIMIT_NOFILE, &rl);
+			(void) getrlimit(RLIMIT_NOFILE, &rl);
+		}
+		if (rl.rlim_cur != RLIM_INFINITY &&
+			(rlim_t) limit + FD_RESERVE > rl.rlim_cur)
+		{
+			limit = Max(1, (int) rl.rlim_cur - FD_RESERVE);
+			ereport(LOG,
+					(errmsg("jobsched: max_in_flight lowered from %d to %d by the open-file limit of %lu",
+							jobsched_max_in_flight, limit,
+							(unsigned long) rl.rlim_cur)));
+		}
+	}
+	in_flight_limit = limit;
+}
+
+static void
+publish_worker(void)
+{
+	SpinLockAcquire(&jobsched_shared->mutex);
+	jobsched_shared->worker_pid = MyProcPid;
+	jobsched_shared->worker_latch = MyLatch;
+	jobsched_shared->worker_state = JOBSCHED_WORKER_STARTING;
+	jobsched_shared->worker_started_at = GetCurrentTimestamp();
+	SpinLockRelease(&jobsched_shared->mutex);
+}
+
+static void
+unpublish_worker(int code, Datum arg)
+{
+	SpinLockAcquire(&jobsched_shared->mutex);
+	jobsched_shared->worker_pid = 0;
+	jobsched_shared->worker_latch = NULL;
+	jobsched_shared->worker_state = JOBSCHED_WORKER_NOT_RUNNING;
+	SpinLockRelease(&jobsched_shared->mutex);
+	pg_atomic_write_u64(&jobsched_shared->in_flight, 0);
+	pg_atomic_write_u64(&jobsched_shared->queued, 0);
+}
+
+static void
+process_interrupts(void)
+{
+	CHECK_FOR_INTERRUPTS();
+	if (ConfigReloadPending)
+	{
+		ConfigReloadPending = false;
+		ProcessConfigFile(PGC_SIGHUP);
+		raise_open_file_limit();
+	}
+}
+
+static WaitEventSet *
+make_wait_set(void)
+{
+	WaitEventSet *set;
+
+#if PG_VERSION_NUM >= 170000
+	set = CreateWaitEventSet(NULL, 3);
+#else
+	set = CreateWaitEventSet(TopMemoryContext, 3);
+#endif
+	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	AddWaitEventToSet(set, WL_SOCKET_READABLE, http_wait_fd(), NULL, NULL);
+	return set;
+}
+
+/* Milliseconds from now until "t", rounded up so we never wake early. */
+static long
+ms_until(TimestampTz t, TimestampTz now)
+{
+	if (t <= now)
+		return 0;
+	if (t - now > (TimestampTz) INT_MAX * 1000)
+		return INT_MAX;
+	return (long) ((t - now + 999) / 1000);
+}
+
+static long
+min_timeout(long a, long b)
+{
+	if (a < 0)
+		return b;
+	if (b < 0)
+		return a;
+	return Min(a, b);
+}
+
+/* Stop cleanly: let requests in flight finish briefly, record what we can. */
+static void
+shut_down(void)
+{
+	TimestampTz deadline = GetCurrentTimestamp() + SHUTDOWN_DRAIN_US;
+	TimestampTz ignored = DT_NOEND;
+	HttpRequest **unsent;
+	int			nunsent = 0;
+
+	pgstat_report_activity(STATE_RUNNING, "jobsched: stopping");
+
+	/* runs claimed but never sent go back to the catalog, to be sent later */
+	unsent = palloc(Max(queued, 1) * sizeof(HttpRequest *));
+	while (queued > 0)
+	{
+		unsent[nunsent++] = pairingheap_container(HttpRequest, heap_node,
+												  pairingheap_remove_first(queue));
+		queued--;
+	}
+	store_requeue_unsent(unsent, nunsent);
+
+	while (http_in_flight() > 0 && GetCurrentTimestamp() < deadline)
+	{
+		(void) WaitLatchOrSocket(NULL, WL_SOCKET_READABLE | WL_TIMEOUT |
+								 WL_EXIT_ON_PM_DEATH, http_wait_fd(),
+								 min_timeout(http_next_timeout_ms(), 50),
+								 PG_WAIT_EXTENSION);
+		http_process(collect_result, NULL);
+	}
+	flush_results(&ignored);
+	/* anything still in flight is left running: recovery takes it */
+	http_executor_shutdown();
+}
+
+void
+jobsched_worker_main(Datum main_arg)
+{
+	WaitEventSet *wait_set;
+	TimestampTz next_due = 0;	/* 0: ask the catalog */
+	TimestampTz next_purge = 0;
+	TimestampTz reclaim_not_before = 0;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, handle_sigterm);
+	BackgroundWorkerUnblockSignals();
+
+	publish_worker();
+	on_shmem_exit(unpublish_worker, (Datum) 0);
+
+	BackgroundWorkerInitializeConnection(jobsched_database_name, NULL, 0);
+	pgstat_report_appname("jobsched scheduler");
+
+	raise_open_file_limit();
+	http_executor_init();
+	queue = pairingheap_allocate(compare_send_at, NULL);
+	results_size = 1024;
+	results = MemoryContextAlloc(TopMemoryContext,
+								 results_size * sizeof(HttpRequest *));
+	wait_set = make_wait_set();
+
+	/* wait for CREATE EXTENSION, and for any other scheduler to go away */
+	while (!store_attach())
+	{
+		pgstat_report_activity(STATE_IDLE, "jobsched: waiting for CREATE EXTENSION jobsched");
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 ATTACH_RETRY_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		process_interrupts();
+		if (shutdown_requested)
+			proc_exit(0);
+	}
+
+	store_recover();
+	ereport(LOG,
+			(errmsg("jobsched: scheduler started in database \"%s\" (max_in_flight %d)",
+					jobsched_database_name, in_flight_limit)));
+
+	while (!shutdown_requested)
+	{
+		WaitEvent	events[3];
+		TimestampTz now;
+		long		timeout = -1;
+		int			nevents;
+
+		now = GetCurrentTimestamp();
+
+		/* claim what will be due within the lookahead */
+		if (jobsched_enabled && queued < MAX_QUEUED && now >= reclaim_not_before &&
+			(next_due == 0 ||
+			 next_due <= now + (TimestampTz) jobsched_lookahead_ms * 1000))
+		{
+			int			limit = Min(jobsched_batch_size, MAX_QUEUED - queued);
+			int			claimed;
+
+			claimed = store_claim(now,
+								  now + (TimestampTz) jobsched_lookahead_ms * 1000,
+								  limit, enqueue_claimed, NULL, &next_due);
+			now = GetCurrentTimestamp();
+			/* rows we could not lock: do not spin on them */
+			if (claimed < limit && next_due <= now)
+				reclaim_not_before = now + RECLAIM_BACKOFF_US;
+		}
+		jobsched_set_worker_state(jobsched_enabled ? JOBSCHED_WORKER_RUNNING :
+								  JOBSCHED_WORKER_DISABLED);
+
+		send_due();
+		http_process(collect_result, NULL);
+		send_due();
+
+		now = GetCurrentTimestamp();
+		if (nresults >= jobsched_batch_size ||
+			(nresults > 0 && now - oldest_result_at >= FLUSH_DELAY_US))
+			flush_results(&next_due);
+
+		if (jobsched_history_retention > 0 && now >= next_purge)
+		{
+			int			purged = store_purge(now - (TimestampTz) jobsched_history_retention * 60 * USECS_PER_SEC,
+											 PURGE_BATCH);
+
+			/* a full batch means more is waiting: come back soon */
+			next_purge = now + (purged == PURGE_BATCH ? 100 * 1000 : PURGE_INTERVAL_US);
+		}
+
+		/* sleep until the earliest thing we have to do */
+		now = GetCurrentTimestamp();
+		timeout = http_next_timeout_ms();
+		if (jobsched_enabled && queued < MAX_QUEUED)
+		{
+			TimestampTz claim_at = next_due - (TimestampTz) jobsched_lookahead_ms * 1000;
+
+			timeout = min_timeout(timeout,
+								  ms_until(Max(claim_at, reclaim_not_before), now));
+		}
+		if (queued > 0 && http_in_flight() < in_flight_limit)
+			timeout = min_timeout(timeout,
+								  ms_until(pairingheap_container(HttpRequest, heap_node,
+																 pairingheap_first(queue))->send_at, now));
+		if (nresults > 0)
+			timeout = min_timeout(timeout, ms_until(oldest_result_at + FLUSH_DELAY_US, now));
+		if (jobsched_history_retention > 0)
+			timeout = min_timeout(timeout, ms_until(next_purge, now));
+
+		pgstat_report_activity(STATE_IDLE, NULL);
+		nevents = WaitEventSetWait(wait_set, timeout, events, lengthof(events),
+								   PG_WAIT_EXTENSION);
+		for (int i = 0; i < nevents; i++)
+		{
+			if (events[i].events & WL_LATCH_SET)
+			{
+				ResetLatch(MyLatch);
+				/* jobs changed: ask the catalog again */
+				next_due = 0;
+				reclaim_not_before = 0;
+			}
+		}
+		process_interrupts();
+	}
+
+	shut_down();
+	proc_exit(1);
+}

@@ -1,0 +1,578 @@
+/*-------------------------------------------------------------------------
+ *
+ * store.c
+ *		The scheduler's database side.  Every function here is one short
+ *		transaction running one prepared statement (SPI plans are kept for
+ *		the life of the worker), so the worker holds no locks and no
+ *		snapshot between calls.
+ *
+ * The guarantees live in these statements:
+ *
+ *	- A run is claimed by locking its job with FOR UPDATE SKIP LOCKED,
+ *	  advancing next_run_at and inserting the execution (status running) in
+ *	  one statement, committed before the request is sent.  A concurrent
+ *	  scheduler skips the locked rows and then sees the advanced time, so no
+ *	  run is fired twice.
+ *	- Results are written many at a time, with synchronous_commit off: a
+ *	  result lost in a crash leaves its execution "running", which recovery
+ *	  treats like any other interrupted request.
+ *	- Recovery, before the first claim: ATLEAST_ONCE executions left running
+ *	  are queued to be sent again (same row, same Idempotency-Key);
+ *	  ATMOST_ONCE ones become lost and raise an alert.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "pgstat.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "jobsched.h"
+#include "store.h"
+
+/* Session advisory lock held by the one scheduler of a database ("jobsched"). */
+#define SCHEDULER_LOCK_KEY INT64CONST(0x6a6f627363686564)
+
+#define UNIX_TO_POSTGRES_USECS \
+	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * USECS_PER_SEC)
+
+/*
+ * Both claim statements return rows of this shape, which
+ * request_from_tuple() turns into HttpRequests.
+ */
+#define CLAIM_COLUMNS \
+	"execution_id, job_id, scheduled_for, send_at, url, method, body, " \
+	"headers, timeout_ms, follow_redirects"
+#define JOB_REQUEST_FIELDS(j) \
+	j ".url, " j ".method, " j ".body, " \
+	"ARRAY(SELECT h.key || ': ' || h.value FROM jsonb_each_text(" j ".headers) h), " \
+	"(extract(epoch FROM " j ".timeout) * 1000)::int4, " j ".follow_redirects"
+
+static const char *claim_jobs_sql =
+"WITH due AS ("
+"  SELECT id, next_run_at FROM jobsched.jobs"
+"  WHERE next_run_at <= $1"
+"  ORDER BY next_run_at"
+"  LIMIT $2"
+"  FOR UPDATE SKIP LOCKED"
+"), advanced AS ("
+"  UPDATE jobsched.jobs j"
+"  SET next_run_at = CASE WHEN j.active THEN"
+"      jobsched.next_fire(j.schedule, j.timezone, greatest(due.next_run_at, $3)) END"
+"  FROM due WHERE j.id = due.id"
+"  RETURNING j.*, due.next_run_at AS scheduled_for"
+"), fire AS ("
+"  SELECT * FROM advanced a"
+"  WHERE (a.misfire = 'run_once' OR a.scheduled_for >= $3)"
+"    AND (a.overlap = 'allow' OR NOT EXISTS ("
+"      SELECT 1 FROM jobsched.executions e"
+"      WHERE e.job_id = a.id AND e.status IN ('running', 'retrying')))"
+"), inserted AS ("
+"  INSERT INTO jobsched.executions (job_id, scheduled_for, status, started_at, sends)"
+"  SELECT f.id, f.scheduled_for, 'running', greatest(f.scheduled_for, $4), 1 FROM fire f"
+"  RETURNING id, job_id"
+")"
+"SELECT i.id, f.id, f.scheduled_for, f.scheduled_for, " JOB_REQUEST_FIELDS("f")
+" FROM inserted i JOIN fire f ON f.id = i.job_id";
+
+static const char *claim_retries_sql =
+"WITH due AS ("
+"  SELECT id FROM jobsched.executions"
+"  WHERE status = 'retrying' AND retry_at <= $1"
+"  ORDER BY retry_at"
+"  LIMIT $2"
+"  FOR UPDATE SKIP LOCKED"
+"), claimed AS ("
+"  UPDATE jobsched.executions e"
+"  SET status = 'running', started_at = greatest(e.retry_at, $3), sends = e.sends + 1"
+"  FROM due WHERE e.id = due.id"
+"  RETURNING e.id, e.job_id, e.scheduled_for, e.retry_at"
+")"
+"SELECT c.id, c.job_id, c.scheduled_for, c.retry_at, " JOB_REQUEST_FIELDS("j")
+" FROM claimed c JOIN jobsched.jobs j ON j.id = c.job_id";
+
+static const char *next_due_sql =
+"SELECT least((SELECT min(next_run_at) FROM jobsched.jobs),"
+"             (SELECT min(retry_at) FROM jobsched.executions WHERE status = 'retrying'))";
+
+/*
+ * Results, retries and alerts in one statement.  A failed ATLEAST_ONCE
+ * attempt with retries left gets a new execution row (status retrying) due
+ * after an exponential backoff with jitter; any other failure is final and
+ * raises an alert (the alerts trigger sends the NOTIFY).
+ */
+static const char *write_results_sql =
+"WITH r AS ("
+"  SELECT * FROM unnest($1::int8[], $2::bool[], $3::bool[], $4::int4[],"
+"                       $5::timestamptz[], $6::timestamptz[], $7::text[], $8::text[])"
+"    AS r(id, ok, timed_out, http_status, started_at, finished_at, body, error)"
+"), done AS ("
+"  UPDATE jobsched.executions e"
+"  SET status = CASE WHEN r.ok THEN 'succeeded' WHEN r.timed_out THEN 'timed_out'"
+"                    ELSE 'failed' END,"
+"      http_status = r.http_status, started_at = r.started_at,"
+"      finished_at = r.finished_at, response_body = r.body, error = r.error"
+"  FROM r WHERE e.id = r.id AND e.status = 'running'"
+"  RETURNING e.id, e.job_id, e.scheduled_for, e.attempt, e.status, r.ok,"
+"            r.http_status, r.error, r.finished_at"
+"), judged AS ("
+"  SELECT d.*, j.url, j.method, j.retry_backoff,"
+"         (j.type = 'ATLEAST_ONCE' AND d.attempt <= j.max_retries) AS will_retry"
+"  FROM done d JOIN jobsched.jobs j ON j.id = d.job_id"
+"  WHERE NOT d.ok"
+"), retried AS ("
+"  INSERT INTO jobsched.executions (job_id, scheduled_for, attempt, status, retry_at)"
+"  SELECT job_id, scheduled_for, attempt + 1, 'retrying',"
+"         finished_at + least(retry_backoff * power(2, least(attempt - 1, 30))"
+"                             * (0.5 + random()), interval '1 day')"
+"  FROM judged WHERE will_retry"
+"  RETURNING retry_at"
+"), alerted AS ("
+"  INSERT INTO jobsched.alerts (job_id, execution_id, kind, url, http_status, message)"
+"  SELECT job_id, id, status, url, http_status,"
+"         format('%s %s %s after %s attempt%s: %s', method, url,"
+"                CASE status WHEN 'timed_out' THEN 'timed out' ELSE 'failed' END,"
+"                attempt, CASE WHEN attempt > 1 THEN 's' ELSE '' END, error)"
+"  FROM judged WHERE NOT will_retry"
+"  RETURNING id"
+")"
+"SELECT (SELECT count(*) FROM retried), (SELECT min(retry_at) FROM retried),"
+"       (SELECT count(*) FROM alerted)";
+
+static const char *recover_sql =
+"WITH orphan AS ("
+"  SELECT e.id, e.job_id, e.attempt, j.type, j.url, j.method"
+"  FROM jobsched.executions e LEFT JOIN jobsched.jobs j ON j.id = e.job_id"
+"  WHERE e.status = 'running'"
+"  FOR UPDATE OF e"
+"), resend AS ("
+"  UPDATE jobsched.executions e SET status = 'retrying', retry_at = $1"
+"  FROM orphan o WHERE e.id = o.id AND o.type = 'ATLEAST_ONCE'"
+"  RETURNING e.id"
+"), lost AS ("
+"  UPDATE jobsched.executions e SET status = 'lost', finished_at = $1,"
+"    error = 'the scheduler stopped while this request was in flight; an ATMOST_ONCE run is never sent twice'"
+"  FROM orphan o WHERE e.id = o.id AND o.type IS DISTINCT FROM 'ATLEAST_ONCE'"
+"  RETURNING e.id, e.job_id, o.url, o.method, e.error"
+"), alerted AS ("
+"  INSERT INTO jobsched.alerts (job_id, execution_id, kind, url, message)"
+"  SELECT job_id, id, 'lost', url, format('%s %s lost: %s', method, url, error)"
+"  FROM lost WHERE url IS NOT NULL"
+"  RETURNING id"
+")"
+"SELECT (SELECT count(*) FROM resend), (SELECT count(*) FROM lost)";
+
+/* A run claimed but never sent (the worker is stopping): send it later. */
+static const char *requeue_sql =
+"UPDATE jobsched.executions e"
+"  SET status = 'retrying', retry_at = r.send_at, sends = greatest(e.sends - 1, 0)"
+"  FROM unnest($1::int8[], $2::timestamptz[]) AS r(id, send_at)"
+"  WHERE e.id = r.id AND e.status = 'running'";
+
+/* Reads only the oldest rows by id, so it costs the same whatever the table holds. */
+static const char *purge_sql =
+"WITH oldest AS ("
+"  SELECT id, finished_at, status FROM jobsched.executions ORDER BY id LIMIT $2"
+"), purged AS ("
+"  DELETE FROM jobsched.executions e USING oldest o"
+"  WHERE e.id = o.id AND o.finished_at < $1"
+"    AND o.status NOT IN ('running', 'retrying')"
+"  RETURNING e.id"
+"), purged_alerts AS ("
+"  DELETE FROM jobsched.alerts a WHERE a.id IN ("
+"    SELECT id FROM jobsched.alerts ORDER BY id LIMIT $2) AND a.created_at < $1"
+")"
+"SELECT count(*) FROM purged";
+
+static SPIPlanPtr claim_jobs_plan;
+static SPIPlanPtr claim_retries_plan;
+static SPIPlanPtr next_due_plan;
+static SPIPlanPtr write_results_plan;
+static SPIPlanPtr recover_plan;
+static SPIPlanPtr requeue_plan;
+static SPIPlanPtr purge_plan;
+
+static void
+begin_transaction(const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "jobsched: SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+static void
+commit_transaction(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+static SPIPlanPtr
+prepared(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
+
+		if (p == NULL)
+			elog(ERROR, "jobsched: could not prepare statement: %s",
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		*plan = p;
+	}
+	return *plan;
+}
+
+static void
+execute(SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
+{
+	int			rc = SPI_execute_plan(plan, values, nulls, false, 0);
+
+	if (rc != expected)
+		elog(ERROR, "jobsched: statement failed: %s", SPI_result_code_string(rc));
+}
+
+static Datum
+column(int row, int col, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+						 col, isnull);
+}
+
+static TimestampTz
+timestamp_column(int row, int col, TimestampTz if_null)
+{
+	bool		isnull;
+	Datum		d = column(row, col, &isnull);
+
+	return isnull ? if_null : DatumGetTimestampTz(d);
+}
+
+static int64
+int64_column(int row, int col)
+{
+	bool		isnull;
+	Datum		d = column(row, col, &isnull);
+
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
+static char *
+text_column(int row, int col)
+{
+	bool		isnull;
+	Datum		d = column(row, col, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+/*
+ * Wait here until this database has the extension and no other scheduler
+ * holds it.  Returns false if the caller should wait and ask again.
+ */
+bool
+store_attach(void)
+{
+	bool		ready = false;
+	int			rc;
+
+	begin_transaction("jobsched: looking for the extension");
+	rc = SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'jobsched'",
+					 true, 1);
+	if (rc == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		bool		isnull;
+
+		rc = SPI_execute("SELECT pg_catalog.pg_try_advisory_lock("
+						 CppAsString2(SCHEDULER_LOCK_KEY) ")", false, 1);
+		if (rc == SPI_OK_SELECT && SPI_processed == 1)
+			ready = DatumGetBool(column(0, 1, &isnull));
+		jobsched_set_worker_state(ready ? JOBSCHED_WORKER_RUNNING :
+								  JOBSCHED_WORKER_LOCKED_OUT);
+	}
+	commit_transaction();
+	return ready;
+}
+
+void
+store_recover(void)
+{
+	Oid			argtypes[1] = {TIMESTAMPTZOID};
+	Datum		values[1];
+	SPIPlanPtr	plan;
+	int64		resent,
+				lost;
+	TimestampTz now = GetCurrentTimestamp();
+
+	begin_transaction("jobsched: recovering interrupted executions");
+	plan = prepared(&recover_plan, recover_sql, 1, argtypes);
+	values[0] = TimestampTzGetDatum(now);
+	execute(plan, values, NULL, SPI_OK_SELECT);
+	resent = int64_column(0, 1);
+	lost = int64_column(0, 2);
+	commit_transaction();
+
+	for (int64 i = 0; i < lost; i++)
+		jobsched_count_outcome(JOBSCHED_OUTCOME_LOST, now, 0);
+	if (resent > 0 || lost > 0)
+		ereport(LOG,
+				(errmsg("jobsched: recovered interrupted executions: " INT64_FORMAT " to send again (ATLEAST_ONCE), " INT64_FORMAT " lost (ATMOST_ONCE)",
+						resent, lost)));
+}
+
+static char *
+idempotency_header(int64 job_id, TimestampTz scheduled_for)
+{
+	return psprintf("Idempotency-Key: jobsched-" INT64_FORMAT "-" INT64_FORMAT,
+					job_id, (int64) (scheduled_for + UNIX_TO_POSTGRES_USECS));
+}
+
+/* Build a request from row "row" of a claim result (CLAIM_COLUMNS). */
+static HttpRequest *
+request_from_tuple(int row)
+{
+	HttpRequest *request = http_request_alloc();
+	MemoryContext old = MemoryContextSwitchTo(http_request_context());
+	bool		isnull;
+	Datum		d;
+	bool		has_content_type = false;
+	Datum	   *elems = NULL;
+	bool	   *elem_nulls = NULL;
+	int			nelems = 0;
+
+	request->execution_id = int64_column(row, 1);
+	request->job_id = int64_column(row, 2);
+	request->scheduled_for = timestamp_column(row, 3, 0);
+	request->send_at = timestamp_column(row, 4, request->scheduled_for);
+	request->url = text_column(row, 5);
+	request->method = text_column(row, 6);
+	request->body = text_column(row, 7);
+
+	d = column(row, 8, &isnull);
+	if (!isnull)
+		deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &elem_nulls, &nelems);
+	/* job headers, then our own two or three */
+	request->headers = palloc((nelems + 3) * sizeof(char *));
+	for (int i = 0; i < nelems; i++)
+	{
+		if (elem_nulls[i])
+			continue;
+		request->headers[request->nheaders] = TextDatumGetCString(elems[i]);
+		if (pg_strncasecmp(request->headers[request->nheaders],
+						   "content-type:", 13) == 0)
+			has_content_type = true;
+		request->nheaders++;
+	}
+	if (!has_content_type && request->body != NULL)
+		request->headers[request->nheaders++] = pstrdup("Content-Type: application/json");
+	request->headers[request->nheaders++] =
+		idempotency_header(request->job_id, request->scheduled_for);
+
+	d = column(row, 9, &isnull);
+	request->timeout_ms = isnull ? 30000 : DatumGetInt32(d);
+	d = column(row, 10, &isnull);
+	request->follow_redirects = !isnull && DatumGetBool(d);
+
+	MemoryContextSwitchTo(old);
+	return request;
+}
+
+static int
+run_claim(SPIPlanPtr plan, Datum *values, StoreClaimedCallback claimed, void *arg)
+{
+	int			n;
+
+	execute(plan, values, NULL, SPI_OK_SELECT);
+	n = (int) SPI_processed;
+	for (int row = 0; row < n; row++)
+		claimed(request_from_tuple(row), arg);
+	return n;
+}
+
+/*
+ * Claim up to "limit" runs due by "horizon" (scheduled runs first, then
+ * retries), hand each to "claimed", and report when the next unclaimed run
+ * is due.  The claimed runs are committed before this returns.
+ */
+int
+store_claim(TimestampTz now, TimestampTz horizon, int limit,
+			StoreClaimedCallback claimed, void *arg, TimestampTz *next_due)
+{
+	Oid			job_types[4] = {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Oid			retry_types[3] = {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID};
+	Datum		values[4];
+	int			n;
+
+	begin_transaction("jobsched: claiming due runs");
+
+	values[0] = TimestampTzGetDatum(horizon);
+	values[1] = Int32GetDatum(limit);
+	values[2] = TimestampTzGetDatum(now - (TimestampTz) jobsched_misfire_grace * USECS_PER_SEC);
+	values[3] = TimestampTzGetDatum(now);
+	n = run_claim(prepared(&claim_jobs_plan, claim_jobs_sql, 4, job_types),
+				  values, claimed, arg);
+
+	if (n < limit)
+	{
+		values[1] = Int32GetDatum(limit - n);
+		values[2] = TimestampTzGetDatum(now);
+		n += run_claim(prepared(&claim_retries_plan, claim_retries_sql, 3, retry_types),
+					   values, claimed, arg);
+	}
+
+	execute(prepared(&next_due_plan, next_due_sql, 0, NULL), NULL, NULL, SPI_OK_SELECT);
+	*next_due = timestamp_column(0, 1, DT_NOEND);
+
+	commit_transaction();
+	return n;
+}
+
+static Datum
+make_array(Datum *values, bool *nulls, int n, Oid elemtype)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs,
+											  elemtype, typlen, typbyval,
+											  typalign));
+}
+
+/*
+ * Results are not worth a WAL flush each: see the file header.  The
+ * setting is local to this transaction.
+ */
+static void
+skip_commit_flush(void)
+{
+	(void) set_config_option("synchronous_commit", "off",
+							 PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+}
+
+void
+store_write_results(HttpRequest **results, int n, TimestampTz *next_retry)
+{
+	Oid			argtypes[8] = {INT8ARRAYOID, BOOLARRAYOID, BOOLARRAYOID,
+		INT4ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
+	TEXTARRAYOID, TEXTARRAYOID};
+	Datum		args[8];
+	Datum	   *cols[8];
+	bool	   *col_nulls[8];
+	Oid			elemtypes[8] = {INT8OID, BOOLOID, BOOLOID, INT4OID,
+	TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
+	int64		retried;
+	TimestampTz now = GetCurrentTimestamp();
+
+	begin_transaction("jobsched: writing results");
+	skip_commit_flush();
+
+	for (int c = 0; c < 8; c++)
+	{
+		cols[c] = palloc(n * sizeof(Datum));
+		col_nulls[c] = palloc0(n * sizeof(bool));
+	}
+	for (int i = 0; i < n; i++)
+	{
+		HttpRequest *r = results[i];
+
+		cols[0][i] = Int64GetDatum(r->execution_id);
+		cols[1][i] = BoolGetDatum(r->succeeded);
+		cols[2][i] = BoolGetDatum(r->timed_out);
+		cols[3][i] = Int32GetDatum((int32) r->http_status);
+		col_nulls[3][i] = (r->http_status == 0);
+		cols[4][i] = TimestampTzGetDatum(r->started_at);
+		cols[5][i] = TimestampTzGetDatum(r->finished_at);
+		col_nulls[6][i] = (r->response.len == 0);
+		if (r->response.len > 0)
+			cols[6][i] = PointerGetDatum(cstring_to_text_with_len(r->response.data,
+																  r->response.len));
+		col_nulls[7][i] = (r->error == NULL);
+		if (r->error)
+			cols[7][i] = CStringGetTextDatum(r->error);
+	}
+	for (int c = 0; c < 8; c++)
+		args[c] = make_array(cols[c], col_nulls[c], n, elemtypes[c]);
+
+	execute(prepared(&write_results_plan, write_results_sql, 8, argtypes),
+			args, NULL, SPI_OK_SELECT);
+	retried = int64_column(0, 1);
+	*next_retry = timestamp_column(0, 2, DT_NOEND);
+	commit_transaction();
+
+	for (int i = 0; i < n; i++)
+	{
+		HttpRequest *r = results[i];
+
+		jobsched_count_outcome(r->succeeded ? JOBSCHED_OUTCOME_SUCCEEDED :
+							   r->timed_out ? JOBSCHED_OUTCOME_TIMED_OUT :
+							   JOBSCHED_OUTCOME_FAILED,
+							   r->finished_at, r->started_at - r->send_at);
+	}
+	for (int64 i = 0; i < retried; i++)
+		jobsched_count_outcome(JOBSCHED_OUTCOME_RETRIED, now, 0);
+	pg_atomic_fetch_add_u64(&jobsched_shared->completed_total, n);
+}
+
+void
+store_requeue_unsent(HttpRequest **requests, int n)
+{
+	Oid			argtypes[2] = {INT8ARRAYOID, TIMESTAMPTZARRAYOID};
+	Datum		args[2];
+	Datum	   *ids;
+	Datum	   *send_at;
+
+	if (n == 0)
+		return;
+	begin_transaction("jobsched: requeueing unsent runs");
+	ids = palloc(n * sizeof(Datum));
+	send_at = palloc(n * sizeof(Datum));
+	for (int i = 0; i < n; i++)
+	{
+		ids[i] = Int64GetDatum(requests[i]->execution_id);
+		send_at[i] = TimestampTzGetDatum(requests[i]->send_at);
+	}
+	args[0] = make_array(ids, NULL, n, INT8OID);
+	args[1] = make_array(send_at, NULL, n, TIMESTAMPTZOID);
+	execute(prepared(&requeue_plan, requeue_sql, 2, argtypes), args, NULL,
+			SPI_OK_UPDATE);
+	commit_transaction();
+}
+
+int
+store_purge(TimestampTz cutoff, int limit)
+{
+	Oid			argtypes[2] = {TIMESTAMPTZOID, INT4OID};
+	Datum		args[2];
+	int64		purged;
+
+	begin_transaction("jobsched: purging old executions");
+	skip_commit_flush();
+	args[0] = TimestampTzGetDatum(cutoff);
+	args[1] = Int32GetDatum(limit);
+	execute(prepared(&purge_plan, purge_sql, 2, argtypes), args, NULL,
+			SPI_OK_SELECT);
+	purged = int64_column(0, 1);
+	commit_transaction();
+	return (int) purged;
+}

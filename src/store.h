@@ -1,0 +1,26 @@
+/*-------------------------------------------------------------------------
+ *
+ * store.h
+ *		The worker's database side: claiming due runs, writing results,
+ *		crash recovery and history retention.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef JOBSCHED_STORE_H
+#define JOBSCHED_STORE_H
+
+#include "http.h"
+
+typedef void (*StoreClaimedCallback) (HttpRequest *request, void *arg);
+
+extern bool store_attach(void);
+extern void store_recover(void);
+extern int	store_claim(TimestampTz now, TimestampTz horizon, int limit,
+						StoreClaimedCallback claimed, void *arg,
+						TimestampTz *next_due);
+extern void store_write_results(HttpRequest **results, int n,
+								TimestampTz *next_retry);
+extern void store_requeue_unsent(HttpRequest **requests, int n);
+extern int	store_purge(TimestampTz cutoff, int limit);
+
+#endif							/* JOBSCHED_STORE_H */
