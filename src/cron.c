@@ -1060,8 +1060,12 @@ cron_next(const CronExpr *expr, int64_t after, CronUtcOffsetFn offset_fn,
 			if (!get_offset(offset_fn, zone, T, &oA))
 				return false;
 
-			/* before the transition, and the gap if clocks jump forward */
-			if (u < T)
+			/*
+			 * Before the transition, and the gap if clocks jump forward.
+			 * (With u == T nothing is left before the transition, but the
+			 * gap's firing at T still is.)
+			 */
+			if (u <= T)
 			{
 				if (!cron_next_local(expr, u + oB, llimit, &M))
 					return false;

@@ -39,8 +39,8 @@
 #include "jobsched.h"
 #include "store.h"
 
-/* Session advisory lock held by the one scheduler of a database ("jobsched"). */
-#define SCHEDULER_LOCK_KEY INT64CONST(0x6a6f627363686564)
+/* Session advisory lock held by the one scheduler of a database: "jobsched" in ASCII. */
+#define SCHEDULER_LOCK_KEY "7669472627586770276"
 
 #define UNIX_TO_POSTGRES_USECS \
 	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * USECS_PER_SEC)
@@ -298,8 +298,7 @@ store_attach(void)
 	{
 		bool		isnull;
 
-		rc = SPI_execute("SELECT pg_catalog.pg_try_advisory_lock("
-						 CppAsString2(SCHEDULER_LOCK_KEY) ")", false, 1);
+		rc = SPI_execute("SELECT pg_catalog.pg_try_advisory_lock(" SCHEDULER_LOCK_KEY ")", false, 1);
 		if (rc == SPI_OK_SELECT && SPI_processed == 1)
 			ready = DatumGetBool(column(0, 1, &isnull));
 		jobsched_set_worker_state(ready ? JOBSCHED_WORKER_RUNNING :

@@ -50,6 +50,7 @@ import ipaddress
 import json
 import os
 import re
+import resource
 import signal
 import sys
 import time
@@ -615,8 +616,17 @@ async def serve(args):
         log.close()
 
 
+def raise_open_file_limit():
+    # Every connection is a descriptor; a login shell's soft limit of 1024
+    # would refuse a scheduler's burst of connections.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def main(argv=None):
     args = parse_args(argv)
+    raise_open_file_limit()
     try:
         asyncio.run(serve(args))
     except OSError as e:
