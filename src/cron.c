@@ -441,9 +441,10 @@ parse_item(const CronField *field, const char *s, size_t len, uint64_t *mask,
 
 			/*
 			 * "FRI-SUN" should mean Friday to Sunday, as "5-7" does, so a
-			 * range ending in the name SUN ends at 7.
+			 * range from another day to the name SUN ends at 7.
 			 */
-			if (field->names == dow_names && hi == 0 && is_alpha(s[b_start]))
+			if (field->names == dow_names && hi == 0 && lo > 0 &&
+				is_alpha(s[b_start]))
 				hi = 7;
 			if (hi < lo)
 			{
@@ -812,8 +813,8 @@ cron_next_local(const CronExpr *expr, int64_t local, int64_t limit,
 	int			h;
 	int			mi;
 	int			s;
-	int			lm;
-	int			ld;
+	int			limit_m;
+	int			limit_d;
 
 	if (expr == NULL || next == NULL)
 		return false;
@@ -837,7 +838,8 @@ cron_next_local(const CronExpr *expr, int64_t local, int64_t limit,
 	h = (int) (sod / 3600);
 	mi = (int) (sod / 60 % 60);
 	s = (int) (sod % 60);
-	civil_from_days(floor_div(limit, SECS_PER_DAY), &limit_y, &lm, &ld);
+	civil_from_days(floor_div(limit, SECS_PER_DAY), &limit_y, &limit_m,
+					&limit_d);
 
 	/*
 	 * Find the first matching value of each field, largest unit first.  When
@@ -953,9 +955,9 @@ get_offset(CronUtcOffsetFn fn, void *zone, int64_t utc, int64_t *offset)
 /*
  * The search keeps a lower bound u (the answer is >= u) and, in each round,
  * looks at the window [u - W, u + W], W = CRON_WINDOW.  We assume that the
- * zone changes its offset at most once within such a window (true of real
- * zones, whose transitions are weeks apart) and that offsets differ by at
- * most W (guaranteed by the CRON_MAX_UTC_OFFSET check).
+ * zone changes its offset at most once within such a window (true of every
+ * zone in the tz database since 1940) and that offsets differ by at most W
+ * (guaranteed by the CRON_MAX_UTC_OFFSET check).
  *
  * If the offsets at u - W, u and u + W agree, the offset o is constant over
  * the window, and the answer is M - o for the first matching local time
@@ -1005,7 +1007,7 @@ cron_next(const CronExpr *expr, int64_t after, CronUtcOffsetFn offset_fn,
 		int64_t		o_here;
 		int64_t		o_right;
 		int64_t		M;
-		int64_t		f;
+		int64_t		f = 0;
 		int64_t		fo = 0;
 		bool		at_gap = false;
 

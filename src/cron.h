@@ -15,7 +15,9 @@
  * classic five fields "minute hour day-of-month month day-of-week" (second
  * is then 0).  Each field is '*' or a comma-separated list of items; an item
  * is a value, a range "a-b", or either of those or '*' followed by a step
- * "/n".  "a/n" means "a-max/n" (from a up to the field's maximum, every n).
+ * "/n".  "a/n" means "a-max/n" (from a up to the field's maximum, every n;
+ * for day of week up to Saturday).  A step may not exceed the width of the
+ * field's range (59 for seconds, 6 for days of week).
  * Month names JAN-DEC and weekday names SUN-SAT are accepted, in any case.
  * Day of week 0 and 7 both mean Sunday, so "5-7" and "FRI-SUN" are Friday,
  * Saturday and Sunday.  The macros @yearly, @annually, @monthly, @weekly,
@@ -37,8 +39,8 @@
  * that occurs twice fires once, at its first occurrence, except when the hour
  * field selects every hour ('*', "0-23", or '*' with step 1): such a job
  * runs every hour anyway, so it fires at both occurrences and keeps its
- * rhythm through the repeated hour.  Nothing is ever fired twice at the same instant, and no
- * scheduled time is ever skipped.
+ * rhythm through the repeated hour.  Nothing is ever fired twice at the same
+ * instant, and no scheduled time is ever skipped.
  *
  * src/cron.h
  *
@@ -93,10 +95,11 @@ typedef struct CronExpr
  * (setenv("TZ")/tzset()/localtime_r()->tm_gmtoff).
  *
  * cron_next() assumes that a zone changes its offset at most once within
- * any window of about two days, which holds for all real time zones.  With
- * a zone that breaks that assumption results are still strictly increasing
- * and still fire on matching wall-clock times (or at the end of a gap), but
- * some firings may be missed.
+ * any four days, which holds for every zone of the tz database (the one
+ * exception dates from 1939).  With a zone that breaks that assumption,
+ * results are still strictly increasing and still fire on matching
+ * wall-clock times (or at the end of a gap), but some firings may be
+ * missed.
  */
 typedef long (*CronUtcOffsetFn) (void *zone, int64_t utc);
 

@@ -682,6 +682,10 @@ run_parse_checks(void)
 	CHECK(cron_parse("* * * * * 5-7", &e, err, sizeof(err)) &&
 		  e.days_of_week == 0x61 && e.dow_restricted && !e.dom_restricted,
 		  "5-7 is Fri, Sat, Sun");
+	CHECK(cron_parse("* * * * * SUN-SUN", &e, err, sizeof(err)) &&
+		  e.days_of_week == 0x01, "SUN-SUN is Sunday only");
+	CHECK(cron_parse("* * * * * MON-SUN", &e, err, sizeof(err)) &&
+		  e.days_of_week == 0x7F, "MON-SUN is every day");
 	CHECK(cron_parse("* * * * * 7", &e, err, sizeof(err)) &&
 		  e.days_of_week == 0x01, "7 is Sunday");
 	CHECK(cron_parse("0 0 0 */2 * *", &e, err, sizeof(err)) &&
