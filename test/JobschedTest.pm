@@ -23,11 +23,12 @@ my $sink_script =
 my $python = -x '/usr/bin/python3' ? '/usr/bin/python3' : 'python3';
 
 # A started node running jobsched in database "postgres", extension created.
+# %init goes to PostgreSQL::Test::Cluster::init (e.g. allows_streaming => 1).
 sub new_jobsched_node
 {
-	my ($name, $extra_conf) = @_;
+	my ($name, $extra_conf, %init) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
+	$node->init(%init);
 	$node->append_conf(
 		'postgresql.conf', qq{
 shared_preload_libraries = 'jobsched'
