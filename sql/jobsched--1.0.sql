@@ -18,6 +18,13 @@ RETURNS timestamptz
 AS 'MODULE_PATHNAME', 'jobsched_next_fire'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
 
+-- The same, NULL instead of an error: the worker uses it so that one job
+-- whose schedule can no longer be computed stops alone (with next_run_at NULL).
+CREATE FUNCTION jobsched.next_fire_or_null(schedule text, tz text, after timestamptz)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'jobsched_next_fire_or_null'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
 -- Raise a clear error if the URL is not http(s) with a host.
 CREATE FUNCTION jobsched.check_url(url text)
 RETURNS void

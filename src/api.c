@@ -21,12 +21,14 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "cron.h"
 #include "jobsched.h"
 
 /* Longest URL accepted; longer ones are almost certainly a mistake. */
 #define JOBSCHED_MAX_URL_LENGTH 8192
 
 PG_FUNCTION_INFO_V1(jobsched_next_fire);
+PG_FUNCTION_INFO_V1(jobsched_next_fire_or_null);
 PG_FUNCTION_INFO_V1(jobsched_check_url);
 PG_FUNCTION_INFO_V1(jobsched_wake_scheduler);
 
@@ -43,58 +45,48 @@ pg_zone_offset(void *zone, int64_t utc)
 	return tm ? tm->tm_gmtoff : 0;
 }
 
-pg_tz *
-jobsched_lookup_zone(const char *name)
+/* Why a next fire time could not be computed. */
+typedef enum NextFireStatus
 {
-	pg_tz	   *zone = pg_tzset(name);
-
-	if (zone == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid time zone \"%s\"", name),
-				 errhint("Use a name from pg_timezone_names, such as \"Europe/Berlin\" or \"UTC\".")));
-	return zone;
-}
-
-void
-jobsched_parse_schedule(const char *schedule, CronExpr *expr)
-{
-	char		err[256];
-
-	if (!cron_parse(schedule, expr, err, sizeof(err)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid cron expression \"%s\": %s", schedule, err)));
-}
+	NEXT_FIRE_OK,
+	NEXT_FIRE_BAD_SCHEDULE,
+	NEXT_FIRE_BAD_ZONE,
+	NEXT_FIRE_INFINITE_AFTER,
+	NEXT_FIRE_NEVER
+} NextFireStatus;
 
 /*
  * The first fire time strictly after "after".  Cron has one-second
  * resolution, so a fractional "after" is rounded down first: the result is
- * still strictly later.
+ * still strictly later.  Never throws: the worker must be able to skip one
+ * bad job without failing the whole claim.
  */
-TimestampTz
-jobsched_next_fire_time(const CronExpr *expr, pg_tz *zone, TimestampTz after)
+static NextFireStatus
+compute_next_fire(const char *schedule, const char *zone_name,
+				  TimestampTz after, TimestampTz *next, char *err, size_t errlen)
 {
+	CronExpr	expr;
+	pg_tz	   *zone;
 	int64		after_secs;
-	int64_t		next;
+	int64_t		next_secs;
 
+	if (!cron_parse(schedule, &expr, err, errlen))
+		return NEXT_FIRE_BAD_SCHEDULE;
+	zone = pg_tzset(zone_name);
+	if (zone == NULL)
+		return NEXT_FIRE_BAD_ZONE;
 	if (TIMESTAMP_NOT_FINITE(after))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("cannot compute a fire time after an infinite timestamp")));
+		return NEXT_FIRE_INFINITE_AFTER;
 
 	after_secs = after / USECS_PER_SEC;
 	if (after < 0 && after % USECS_PER_SEC != 0)
 		after_secs--;
 	after_secs += UNIX_TO_POSTGRES_SECS;
 
-	if (!cron_next(expr, after_secs, pg_zone_offset, zone, &next))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("cron expression never fires after %s",
-						timestamptz_to_str(after))));
-
-	return (TimestampTz) (next - UNIX_TO_POSTGRES_SECS) * USECS_PER_SEC;
+	if (!cron_next(&expr, after_secs, pg_zone_offset, zone, &next_secs))
+		return NEXT_FIRE_NEVER;
+	*next = (TimestampTz) (next_secs - UNIX_TO_POSTGRES_SECS) * USECS_PER_SEC;
+	return NEXT_FIRE_OK;
 }
 
 Datum
@@ -103,13 +95,52 @@ jobsched_next_fire(PG_FUNCTION_ARGS)
 	char	   *schedule = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char	   *zone_name = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	TimestampTz after = PG_GETARG_TIMESTAMPTZ(2);
-	CronExpr	expr;
-	pg_tz	   *zone;
+	TimestampTz next = 0;
+	char		err[CRON_ERRBUF_SIZE];
 
-	jobsched_parse_schedule(schedule, &expr);
-	zone = jobsched_lookup_zone(zone_name);
+	switch (compute_next_fire(schedule, zone_name, after, &next, err, sizeof(err)))
+	{
+		case NEXT_FIRE_OK:
+			break;
+		case NEXT_FIRE_BAD_SCHEDULE:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid cron expression \"%s\": %s", schedule, err)));
+			break;
+		case NEXT_FIRE_BAD_ZONE:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid time zone \"%s\"", zone_name),
+					 errhint("Use a name from pg_timezone_names, such as \"Europe/Berlin\" or \"UTC\".")));
+			break;
+		case NEXT_FIRE_INFINITE_AFTER:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cannot compute a fire time after an infinite timestamp")));
+			break;
+		case NEXT_FIRE_NEVER:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cron expression \"%s\" never fires after %s",
+							schedule, timestamptz_to_str(after))));
+			break;
+	}
+	PG_RETURN_TIMESTAMPTZ(next);
+}
 
-	PG_RETURN_TIMESTAMPTZ(jobsched_next_fire_time(&expr, zone, after));
+/* As next_fire, but NULL where next_fire would raise an error. */
+Datum
+jobsched_next_fire_or_null(PG_FUNCTION_ARGS)
+{
+	char	   *schedule = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *zone_name = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	TimestampTz next;
+	char		err[CRON_ERRBUF_SIZE];
+
+	if (compute_next_fire(schedule, zone_name, PG_GETARG_TIMESTAMPTZ(2),
+						  &next, err, sizeof(err)) != NEXT_FIRE_OK)
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(next);
 }
 
 /*

@@ -13,12 +13,10 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
-#include "pgtime.h"
 #include "port/atomics.h"
 #include "storage/latch.h"
 #include "storage/spin.h"
 
-#include "cron.h"
 
 /* Settings (GUCs), defined in jobsched.c */
 extern bool jobsched_enabled;
@@ -87,12 +85,6 @@ extern void jobsched_set_worker_state(JobschedWorkerState state);
 /* stats.c */
 extern void jobsched_count_outcome(JobschedOutcome outcome, TimestampTz at,
 								   int64 lateness_us);
-
-/* api.c */
-extern pg_tz *jobsched_lookup_zone(const char *name);
-extern void jobsched_parse_schedule(const char *schedule, CronExpr *expr);
-extern TimestampTz jobsched_next_fire_time(const CronExpr *expr, pg_tz *zone,
-										   TimestampTz after);
 
 /* scheduler.c */
 extern PGDLLEXPORT void jobsched_worker_main(Datum main_arg);

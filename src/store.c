@@ -67,7 +67,7 @@ static const char *claim_jobs_sql =
 "), advanced AS ("
 "  UPDATE jobsched.jobs j"
 "  SET next_run_at = CASE WHEN j.active THEN"
-"      jobsched.next_fire(j.schedule, j.timezone, greatest(due.next_run_at, $3)) END"
+"      jobsched.next_fire_or_null(j.schedule, j.timezone, greatest(due.next_run_at, $3)) END"
 "  FROM due WHERE j.id = due.id"
 "  RETURNING j.*, due.next_run_at AS scheduled_for"
 "), fire AS ("

@@ -53,6 +53,27 @@ cmp_ok(query_value($node, qq{
 	'<=', 1 + 2 * 4, 'no flood of missed runs: at most the grace period is caught up');
 query_value($node, "SELECT jobsched.delete_job($run_once), jobsched.delete_job($skip)");
 
+# --- a job whose next time cannot be computed any more stops alone
+# (its time zone is made unknown behind the validation trigger's back)
+my $broken = query_value($node,
+	"SELECT jobsched.create_job('* * * * * *', '$url/broken')");
+my $healthy = query_value($node,
+	"SELECT jobsched.create_job('* * * * * *', '$url/healthy')");
+$node->safe_psql('postgres', qq{
+	ALTER TABLE jobsched.jobs DISABLE TRIGGER jobs_before_write;
+	UPDATE jobsched.jobs SET timezone = 'No/Such_Zone' WHERE id = $broken;
+	ALTER TABLE jobsched.jobs ENABLE TRIGGER jobs_before_write;});
+$node->poll_query_until('postgres',
+	"SELECT next_run_at IS NULL FROM jobsched.jobs WHERE id = $broken")
+  or die "the broken job kept a next run";
+my $healthy_runs = query_value($node,
+	"SELECT count(*) FROM jobsched.executions WHERE job_id = $healthy");
+$node->poll_query_until('postgres',
+	"SELECT count(*) > $healthy_runs + 1 FROM jobsched.executions WHERE job_id = $healthy")
+  or die "the healthy job stopped";
+pass('a job whose next run cannot be computed stops; the others keep firing');
+query_value($node, "SELECT jobsched.delete_job($broken), jobsched.delete_job($healthy)");
+
 # --- overlap skip: a run does not start while the previous one is in flight
 my $overlap = query_value($node,
 	"SELECT jobsched.create_job('* * * * * *', '$url/slow/2500', overlap => 'skip', max_retries => 0)");
