@@ -214,6 +214,13 @@ BEGIN
 	IF NEW.name = '' THEN
 		PERFORM jobsched.invalid('job name must not be empty (use NULL for no name)');
 	END IF;
+	-- a clear message here; the unique constraint still guards against races
+	IF NEW.name IS NOT NULL AND EXISTS (
+		SELECT 1 FROM jobsched.jobs o
+		WHERE o.owner = NEW.owner AND o.name = NEW.name AND o.id <> NEW.id) THEN
+		RAISE EXCEPTION 'a job named "%" already exists for role "%"', NEW.name, NEW.owner
+			USING ERRCODE = 'duplicate_object';
+	END IF;
 
 	PERFORM jobsched.check_url(NEW.url);
 
@@ -325,10 +332,6 @@ BEGIN
 		 create_job.active)
 	RETURNING j.id INTO new_id;
 	RETURN new_id;
-EXCEPTION
-	WHEN unique_violation THEN
-		RAISE EXCEPTION 'a job named "%" already exists for role "%"', create_job.name, current_user
-			USING ERRCODE = 'duplicate_object';
 END
 $$;
 
@@ -391,10 +394,6 @@ BEGIN
 	IF NOT FOUND THEN
 		PERFORM jobsched.job_not_found(job_id);
 	END IF;
-EXCEPTION
-	WHEN unique_violation THEN
-		RAISE EXCEPTION 'a job named "%" already exists for role "%"', modify_job.name, current_user
-			USING ERRCODE = 'duplicate_object';
 END
 $$;
 
