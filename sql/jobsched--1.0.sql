@@ -69,11 +69,15 @@ CREATE TABLE jobsched.jobs (
 	created_at			timestamptz NOT NULL DEFAULT now(),
 	updated_at			timestamptz NOT NULL DEFAULT now(),
 	-- next nominal fire time; NULL while paused.  trigger_job() pulls it to now().
-	next_run_at			timestamptz,
-	UNIQUE (owner, name)
+	next_run_at			timestamptz
 );
 
 COMMENT ON TABLE jobsched.jobs IS 'jobsched: scheduled HTTP jobs';
+
+-- Names are unique per owner.  Partial: unnamed jobs, updated at every
+-- fire, need no entry here.
+CREATE UNIQUE INDEX jobs_owner_name_idx ON jobsched.jobs (owner, name)
+	WHERE name IS NOT NULL;
 
 -- "What is due": the scheduler reads this index from its low end.
 CREATE INDEX jobs_next_run_at_idx ON jobsched.jobs (next_run_at)
@@ -114,7 +118,7 @@ CREATE TABLE jobsched.alerts (
 	execution_id		bigint,
 	created_at			timestamptz NOT NULL DEFAULT now(),
 	kind				text NOT NULL
-		CHECK (kind IN ('failed', 'timed_out', 'lost')),
+		CHECK (kind IN ('failed', 'timed_out', 'lost', 'disabled')),
 	url					text,
 	message				text NOT NULL,
 	http_status			integer
@@ -128,7 +132,9 @@ CREATE INDEX alerts_job_id_idx ON jobsched.alerts (job_id, id);
 -- NOTIFY payloads are limited to 8000 bytes: long texts are cut.
 CREATE FUNCTION jobsched.alerts_notify()
 RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
 BEGIN
 	PERFORM pg_notify('jobsched_alerts',
 					  json_build_object('alert_id', a.id,
@@ -156,7 +162,9 @@ CREATE TRIGGER alerts_notify
 
 CREATE FUNCTION jobsched.invalid(message text)
 RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
 BEGIN
 	RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = message;
 END
@@ -164,7 +172,9 @@ $$;
 
 CREATE FUNCTION jobsched.jobs_before_write()
 RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
 	hdr record;
 	given_type text := NEW.type;
@@ -276,7 +286,9 @@ CREATE TRIGGER jobs_before_write
 -- thousands per second); deleting a job deletes its history here instead.
 CREATE FUNCTION jobsched.jobs_after_delete()
 RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
 BEGIN
 	DELETE FROM jobsched.executions e USING old_jobs o WHERE e.job_id = o.id;
 	DELETE FROM jobsched.alerts a USING old_jobs o WHERE a.job_id = o.id;
@@ -310,7 +322,9 @@ CREATE FUNCTION jobsched.create_job(
 	follow_redirects boolean DEFAULT false,
 	active boolean DEFAULT true)
 RETURNS bigint
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
 	new_id bigint;
 BEGIN
@@ -337,7 +351,9 @@ $$;
 
 CREATE FUNCTION jobsched.job_not_found(job_id bigint)
 RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
 BEGIN
 	IF job_id IS NULL THEN
 		RAISE EXCEPTION 'job_id must not be NULL'
@@ -370,7 +386,9 @@ CREATE FUNCTION jobsched.modify_job(
 	follow_redirects boolean DEFAULT NULL,
 	active boolean DEFAULT NULL)
 RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
 BEGIN
 	UPDATE jobsched.jobs j SET
 		schedule = coalesce(modify_job.schedule, j.schedule),
@@ -399,7 +417,9 @@ $$;
 
 CREATE FUNCTION jobsched.delete_job(job_id bigint)
 RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
 BEGIN
 	DELETE FROM jobsched.jobs j WHERE j.id = delete_job.job_id;
 	IF NOT FOUND THEN
@@ -410,13 +430,17 @@ $$;
 
 CREATE FUNCTION jobsched.pause_job(job_id bigint)
 RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
 	SELECT jobsched.modify_job(job_id, active => false);
 $$;
 
 CREATE FUNCTION jobsched.resume_job(job_id bigint)
 RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
 	SELECT jobsched.modify_job(job_id, active => true);
 $$;
 
@@ -426,7 +450,9 @@ $$;
  */
 CREATE FUNCTION jobsched.trigger_job(job_id bigint)
 RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
 BEGIN
 	UPDATE jobsched.jobs j
 		SET next_run_at = least(j.next_run_at, now())
@@ -440,7 +466,9 @@ $$;
 
 CREATE FUNCTION jobsched.job_executions(job_id bigint, n integer DEFAULT 5)
 RETURNS SETOF jobsched.executions
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
 BEGIN
 	IF n IS NULL OR n < 0 THEN
 		PERFORM jobsched.invalid(format('n must be zero or positive, not %s', coalesce(n::text, 'NULL')));
@@ -462,7 +490,9 @@ CREATE FUNCTION jobsched.next_runs(
 	"from" timestamptz DEFAULT now(),
 	tz text DEFAULT 'UTC')
 RETURNS SETOF timestamptz
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
 	t timestamptz := "from";
 BEGIN
@@ -543,3 +573,76 @@ SELECT (SELECT count(*) FROM jobsched.jobs WHERE active) AS active_jobs,
 	   w.sent_total,
 	   w.completed_total
 FROM jobsched.worker_stats() w;
+
+/* ------------------------------------------------------------------------
+ * Roles and privileges
+ *
+ * Members of jobsched_user may use the API.  Row-level security lets each
+ * role see and change only its own jobs, and the executions and alerts of
+ * those jobs; superusers see everything.  The API functions run with the
+ * caller's rights, so the policies apply to them too.  Requests are sent by
+ * the worker, which checks at every claim that a job's owner still exists and
+ * is still a member of jobsched_user (or a superuser); otherwise the job is
+ * disabled with an alert.
+ * ------------------------------------------------------------------------ */
+
+DO $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'jobsched_user') THEN
+		CREATE ROLE jobsched_user NOLOGIN;
+	END IF;
+END
+$$;
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA jobsched FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA jobsched FROM PUBLIC;
+
+GRANT USAGE ON SCHEMA jobsched TO jobsched_user;
+GRANT SELECT, INSERT, UPDATE, DELETE ON jobsched.jobs TO jobsched_user;
+GRANT USAGE ON SEQUENCE jobsched.jobs_id_seq TO jobsched_user;
+GRANT SELECT ON jobsched.executions, jobsched.alerts, jobsched.job_status,
+	jobsched.stats TO jobsched_user;
+GRANT EXECUTE ON FUNCTION
+	jobsched.create_job(text, text, text, text, text, text, jsonb, text, integer,
+						interval, interval, text, text, boolean, boolean),
+	jobsched.modify_job(bigint, text, text, text, text, text, text, jsonb, text,
+						integer, interval, interval, text, text, boolean, boolean),
+	jobsched.delete_job(bigint),
+	jobsched.pause_job(bigint),
+	jobsched.resume_job(bigint),
+	jobsched.trigger_job(bigint),
+	jobsched.job_executions(bigint, integer),
+	jobsched.next_runs(text, integer, timestamptz, text),
+	jobsched.next_fire(text, text, timestamptz),
+	jobsched.check_url(text),
+	jobsched.wake_scheduler(),
+	jobsched.invalid(text),
+	jobsched.job_not_found(bigint),
+	jobsched.worker_stats()
+TO jobsched_user;
+
+ALTER TABLE jobsched.jobs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY jobs_owner ON jobsched.jobs
+	USING (owner = current_user)
+	WITH CHECK (owner = current_user);
+
+ALTER TABLE jobsched.executions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY executions_owner ON jobsched.executions
+	USING (job_id IN (SELECT id FROM jobsched.jobs));
+
+ALTER TABLE jobsched.alerts ENABLE ROW LEVEL SECURITY;
+CREATE POLICY alerts_owner ON jobsched.alerts
+	USING (job_id IN (SELECT id FROM jobsched.jobs));
+
+-- Views must apply the policies as the caller (PostgreSQL 15 and later);
+-- before 15 they are left to superusers.
+DO $$
+BEGIN
+	IF current_setting('server_version_num')::int >= 150000 THEN
+		ALTER VIEW jobsched.job_status SET (security_invoker = true);
+		ALTER VIEW jobsched.stats SET (security_invoker = true);
+	ELSE
+		REVOKE SELECT ON jobsched.job_status, jobsched.stats FROM jobsched_user;
+	END IF;
+END
+$$;

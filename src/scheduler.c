@@ -118,9 +118,13 @@ flush_results(TimestampTz *next_due)
 {
 	TimestampTz next_retry;
 
+	TimestampTz start = GetCurrentTimestamp();
+
 	if (nresults == 0)
 		return;
 	store_write_results(results, nresults, &next_retry);
+	elog(DEBUG1, "jobsched: wrote %d results in %ld us", nresults,
+		 (long) (GetCurrentTimestamp() - start));
 	for (int i = 0; i < nresults; i++)
 		http_request_free(results[i]);
 	nresults = 0;
@@ -304,6 +308,9 @@ jobsched_worker_main(Datum main_arg)
 
 	BackgroundWorkerInitializeConnection(jobsched_database_name, NULL, 0);
 	pgstat_report_appname("jobsched scheduler");
+	/* the worker is a superuser: never let a user's function shadow ours */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+
 
 	raise_open_file_limit();
 	http_executor_init();
@@ -350,6 +357,8 @@ jobsched_worker_main(Datum main_arg)
 			claimed = store_claim(now,
 								  now + (TimestampTz) jobsched_lookahead_ms * 1000,
 								  limit, enqueue_claimed, NULL, &next_due);
+			elog(DEBUG1, "jobsched: claimed %d runs in %ld us (%d in flight, %d queued)",
+				 claimed, (long) (GetCurrentTimestamp() - now), http_in_flight(), queued);
 			now = GetCurrentTimestamp();
 			/* rows we could not lock: do not spin on them */
 			if (claimed < limit && next_due <= now)

@@ -46,59 +46,81 @@
 	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * USECS_PER_SEC)
 
 /*
- * Both claim statements return rows of this shape, which
- * request_from_tuple() turns into HttpRequests.
+ * Both claim statements return rows of one shape, which
+ * request_from_tuple() turns into HttpRequests: execution_id (NULL for a
+ * scheduled run, whose execution is inserted next), job_id, scheduled_for,
+ * send_at, fire (false: skipped by the misfire or overlap policy), what
+ * to send, and whether the job was just disabled because of its owner.
  */
-#define CLAIM_COLUMNS \
-	"execution_id, job_id, scheduled_for, send_at, url, method, body, " \
-	"headers, timeout_ms, follow_redirects"
 #define JOB_REQUEST_FIELDS(j) \
 	j ".url, " j ".method, " j ".body, " \
 	"ARRAY(SELECT h.key || ': ' || h.value FROM jsonb_each_text(" j ".headers) h), " \
 	"(extract(epoch FROM " j ".timeout) * 1000)::int4, " j ".follow_redirects"
 
+/*
+ * Lock the due jobs, advance them, and say which of them fire.  A run more
+ * than misfire_grace late ($3) is a misfire: it fires only under run_once,
+ * and the job continues from the grace window, not from the missed time.
+ */
 static const char *claim_jobs_sql =
-"WITH due AS ("
-"  SELECT id, next_run_at FROM jobsched.jobs"
-"  WHERE next_run_at <= $1"
-"  ORDER BY next_run_at"
-"  LIMIT $2"
-"  FOR UPDATE SKIP LOCKED"
-"), advanced AS ("
-"  UPDATE jobsched.jobs j"
-"  SET next_run_at = CASE WHEN j.active THEN"
+"UPDATE jobsched.jobs j"
+"  SET next_run_at = CASE WHEN j.active AND due.owner_ok THEN"
 "      jobsched.next_fire_or_null(j.schedule, j.timezone, greatest(due.next_run_at, $3)) END"
-"  FROM due WHERE j.id = due.id"
-"  RETURNING j.*, due.next_run_at AS scheduled_for"
-"), fire AS ("
-"  SELECT * FROM advanced a"
-"  WHERE (a.misfire = 'run_once' OR a.scheduled_for >= $3)"
-"    AND (a.overlap = 'allow' OR NOT EXISTS ("
+"  FROM (SELECT id, next_run_at, EXISTS ("
+"          SELECT 1 FROM pg_catalog.pg_roles r"
+"          WHERE r.rolname = jobs.owner"
+"            AND (r.rolsuper OR pg_catalog.pg_has_role(r.oid,"
+"                   (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = 'jobsched_user'),"
+"                   'MEMBER'))) AS owner_ok"
+"        FROM jobsched.jobs"
+"        WHERE next_run_at <= $1"
+"        ORDER BY next_run_at"
+"        LIMIT $2"
+"        FOR UPDATE SKIP LOCKED) due"
+"  WHERE j.id = due.id"
+"  RETURNING NULL::int8, j.id, due.next_run_at, due.next_run_at,"
+"    due.owner_ok AND (j.misfire = 'run_once' OR due.next_run_at >= $3)"
+"    AND (j.overlap = 'allow' OR NOT EXISTS ("
 "      SELECT 1 FROM jobsched.executions e"
-"      WHERE e.job_id = a.id AND e.status IN ('running', 'retrying')))"
-"), inserted AS ("
-"  INSERT INTO jobsched.executions (job_id, scheduled_for, status, started_at, sends)"
-"  SELECT f.id, f.scheduled_for, 'running', greatest(f.scheduled_for, $4), 1 FROM fire f"
-"  RETURNING id, job_id"
+"      WHERE e.job_id = j.id AND e.status IN ('running', 'retrying'))), "
+JOB_REQUEST_FIELDS("j") ", NOT due.owner_ok";
+
+/*
+ * Disable the jobs whose owner may no longer use jobsched, with an alert.
+ * (Not in the claim itself: setting "active" there would run the jobs'
+ * validation trigger for every claimed row.)
+ */
+static const char *owner_alerts_sql =
+"WITH off AS ("
+"  UPDATE jobsched.jobs SET active = false WHERE id = ANY ($1)"
+"  RETURNING id, url, owner"
 ")"
-"SELECT i.id, f.id, f.scheduled_for, f.scheduled_for, " JOB_REQUEST_FIELDS("f")
-" FROM inserted i JOIN fire f ON f.id = i.job_id";
+"INSERT INTO jobsched.alerts (job_id, kind, url, message)"
+"  SELECT id, 'disabled', url,"
+"    format('job %s disabled: its owner \"%s\" no longer exists or is no longer a member of jobsched_user',"
+"           id, owner)"
+"  FROM off";
+
+/* The executions of the runs that fire, in the order given. */
+static const char *insert_executions_sql =
+"INSERT INTO jobsched.executions (job_id, scheduled_for, status, started_at, sends)"
+"  SELECT u.job_id, u.scheduled_for, 'running', greatest(u.scheduled_for, $3), 1"
+"  FROM unnest($1::int8[], $2::timestamptz[]) WITH ORDINALITY AS u(job_id, scheduled_for, n)"
+"  ORDER BY u.n"
+"  RETURNING id, job_id";
 
 static const char *claim_retries_sql =
-"WITH due AS ("
-"  SELECT id FROM jobsched.executions"
-"  WHERE status = 'retrying' AND retry_at <= $1"
-"  ORDER BY retry_at"
-"  LIMIT $2"
-"  FOR UPDATE SKIP LOCKED"
-"), claimed AS ("
-"  UPDATE jobsched.executions e"
+"UPDATE jobsched.executions e"
 "  SET status = 'running', started_at = greatest(e.retry_at, $3), sends = e.sends + 1"
-"  FROM due WHERE e.id = due.id"
-"  RETURNING e.id, e.job_id, e.scheduled_for, e.retry_at"
-")"
-"SELECT c.id, c.job_id, c.scheduled_for, c.retry_at, " JOB_REQUEST_FIELDS("j")
-" FROM claimed c JOIN jobsched.jobs j ON j.id = c.job_id";
+"  FROM (SELECT id FROM jobsched.executions"
+"        WHERE status = 'retrying' AND retry_at <= $1"
+"        ORDER BY retry_at"
+"        LIMIT $2"
+"        FOR UPDATE SKIP LOCKED) due,"
+"       jobsched.jobs j"
+"  WHERE e.id = due.id AND j.id = e.job_id"
+"  RETURNING e.id, e.job_id, e.scheduled_for, e.retry_at, true, "
+JOB_REQUEST_FIELDS("j") ", false";
 
 static const char *next_due_sql =
 "SELECT least((SELECT min(next_run_at) FROM jobsched.jobs),"
@@ -193,8 +215,13 @@ static const char *purge_sql =
 ")"
 "SELECT count(*) FROM purged";
 
+static void set_local(const char *name, const char *value);
+static void plan_joins_by_index(void);
+
 static SPIPlanPtr claim_jobs_plan;
 static SPIPlanPtr claim_retries_plan;
+static SPIPlanPtr insert_executions_plan;
+static SPIPlanPtr owner_alerts_plan;
 static SPIPlanPtr next_due_plan;
 static SPIPlanPtr write_results_plan;
 static SPIPlanPtr recover_plan;
@@ -341,7 +368,7 @@ idempotency_header(int64 job_id, TimestampTz scheduled_for)
 					job_id, (int64) (scheduled_for + UNIX_TO_POSTGRES_USECS));
 }
 
-/* Build a request from row "row" of a claim result (CLAIM_COLUMNS). */
+/* Build a request from row "row" of a claim result (the shape above). */
 static HttpRequest *
 request_from_tuple(int row)
 {
@@ -358,11 +385,11 @@ request_from_tuple(int row)
 	request->job_id = int64_column(row, 2);
 	request->scheduled_for = timestamp_column(row, 3, 0);
 	request->send_at = timestamp_column(row, 4, request->scheduled_for);
-	request->url = text_column(row, 5);
-	request->method = text_column(row, 6);
-	request->body = text_column(row, 7);
+	request->url = text_column(row, 6);
+	request->method = text_column(row, 7);
+	request->body = text_column(row, 8);
 
-	d = column(row, 8, &isnull);
+	d = column(row, 9, &isnull);
 	if (!isnull)
 		deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
 						  &elems, &elem_nulls, &nelems);
@@ -383,63 +410,13 @@ request_from_tuple(int row)
 	request->headers[request->nheaders++] =
 		idempotency_header(request->job_id, request->scheduled_for);
 
-	d = column(row, 9, &isnull);
-	request->timeout_ms = isnull ? 30000 : DatumGetInt32(d);
 	d = column(row, 10, &isnull);
+	request->timeout_ms = isnull ? 30000 : DatumGetInt32(d);
+	d = column(row, 11, &isnull);
 	request->follow_redirects = !isnull && DatumGetBool(d);
 
 	MemoryContextSwitchTo(old);
 	return request;
-}
-
-static int
-run_claim(SPIPlanPtr plan, Datum *values, StoreClaimedCallback claimed, void *arg)
-{
-	int			n;
-
-	execute(plan, values, NULL, SPI_OK_SELECT);
-	n = (int) SPI_processed;
-	for (int row = 0; row < n; row++)
-		claimed(request_from_tuple(row), arg);
-	return n;
-}
-
-/*
- * Claim up to "limit" runs due by "horizon" (scheduled runs first, then
- * retries), hand each to "claimed", and report when the next unclaimed run
- * is due.  The claimed runs are committed before this returns.
- */
-int
-store_claim(TimestampTz now, TimestampTz horizon, int limit,
-			StoreClaimedCallback claimed, void *arg, TimestampTz *next_due)
-{
-	Oid			job_types[4] = {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Oid			retry_types[3] = {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID};
-	Datum		values[4];
-	int			n;
-
-	begin_transaction("jobsched: claiming due runs");
-
-	values[0] = TimestampTzGetDatum(horizon);
-	values[1] = Int32GetDatum(limit);
-	values[2] = TimestampTzGetDatum(now - (TimestampTz) jobsched_misfire_grace * USECS_PER_SEC);
-	values[3] = TimestampTzGetDatum(now);
-	n = run_claim(prepared(&claim_jobs_plan, claim_jobs_sql, 4, job_types),
-				  values, claimed, arg);
-
-	if (n < limit)
-	{
-		values[1] = Int32GetDatum(limit - n);
-		values[2] = TimestampTzGetDatum(now);
-		n += run_claim(prepared(&claim_retries_plan, claim_retries_sql, 3, retry_types),
-					   values, claimed, arg);
-	}
-
-	execute(prepared(&next_due_plan, next_due_sql, 0, NULL), NULL, NULL, SPI_OK_SELECT);
-	*next_due = timestamp_column(0, 1, DT_NOEND);
-
-	commit_transaction();
-	return n;
 }
 
 static Datum
@@ -457,16 +434,164 @@ make_array(Datum *values, bool *nulls, int n, Oid elemtype)
 											  typalign));
 }
 
+/* Rows of a claim result that fire, as requests. */
+static int
+requests_from_claim(HttpRequest **requests)
+{
+	int			n = 0;
+
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		bool		isnull;
+		Datum		fire = column(row, 5, &isnull);
+
+		if (!isnull && DatumGetBool(fire))
+			requests[n++] = request_from_tuple(row);
+	}
+	return n;
+}
+
 /*
- * Results are not worth a WAL flush each: see the file header.  The
- * setting is local to this transaction.
+ * Alert for the jobs of the claim result (still in SPI_tuptable) that were
+ * disabled because of their owner.
+ */
+static void
+alert_disabled_owners(void)
+{
+	Oid			argtypes[1] = {INT8ARRAYOID};
+	Datum		args[1];
+	Datum	   *ids = NULL;
+	int			n = 0;
+
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		bool		isnull;
+		Datum		disabled = column(row, 12, &isnull);
+
+		if (isnull || !DatumGetBool(disabled))
+			continue;
+		if (ids == NULL)
+			ids = palloc(SPI_processed * sizeof(Datum));
+		ids[n++] = Int64GetDatum(int64_column(row, 2));
+	}
+	if (n == 0)
+		return;
+	args[0] = make_array(ids, NULL, n, INT8OID);
+	execute(prepared(&owner_alerts_plan, owner_alerts_sql, 1, argtypes),
+			args, NULL, SPI_OK_INSERT);
+	ereport(LOG,
+			(errmsg("jobsched: disabled %d jobs whose owner may no longer use jobsched", n)));
+}
+
+/* Insert the executions of scheduled runs and note their ids. */
+static void
+insert_executions(HttpRequest **requests, int n, TimestampTz now)
+{
+	Oid			argtypes[3] = {INT8ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZOID};
+	Datum		args[3];
+	Datum	   *job_ids = palloc(n * sizeof(Datum));
+	Datum	   *times = palloc(n * sizeof(Datum));
+
+	for (int i = 0; i < n; i++)
+	{
+		job_ids[i] = Int64GetDatum(requests[i]->job_id);
+		times[i] = TimestampTzGetDatum(requests[i]->scheduled_for);
+	}
+	args[0] = make_array(job_ids, NULL, n, INT8OID);
+	args[1] = make_array(times, NULL, n, TIMESTAMPTZOID);
+	args[2] = TimestampTzGetDatum(now);
+	execute(prepared(&insert_executions_plan, insert_executions_sql, 3, argtypes),
+			args, NULL, SPI_OK_INSERT_RETURNING);
+	if (SPI_processed != (uint64) n)
+		elog(ERROR, "jobsched: inserted " UINT64_FORMAT " executions, expected %d",
+			 SPI_processed, n);
+	for (int i = 0; i < n; i++)
+	{
+		/* RETURNING follows the ORDER BY of the insert; check it does */
+		if (int64_column(i, 2) != requests[i]->job_id)
+			elog(ERROR, "jobsched: executions returned out of order");
+		requests[i]->execution_id = int64_column(i, 1);
+	}
+}
+
+/*
+ * Claim up to "limit" runs due by "horizon" (scheduled runs first, then
+ * retries), hand each to "claimed", and report when the next unclaimed run
+ * is due.  The claimed runs are committed before this returns.
+ */
+int
+store_claim(TimestampTz now, TimestampTz horizon, int limit,
+			StoreClaimedCallback claimed, void *arg, TimestampTz *next_due)
+{
+	Oid			argtypes[3] = {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID};
+	Datum		values[3];
+	HttpRequest **requests = palloc(limit * sizeof(HttpRequest *));
+	int			njobs;
+	int			nretries = 0;
+	int			locked;
+
+	begin_transaction("jobsched: claiming due runs");
+	plan_joins_by_index();
+
+	values[0] = TimestampTzGetDatum(horizon);
+	values[1] = Int32GetDatum(limit);
+	values[2] = TimestampTzGetDatum(now - (TimestampTz) jobsched_misfire_grace * USECS_PER_SEC);
+	execute(prepared(&claim_jobs_plan, claim_jobs_sql, 3, argtypes),
+			values, NULL, SPI_OK_UPDATE_RETURNING);
+	locked = (int) SPI_processed;
+	njobs = requests_from_claim(requests);
+	alert_disabled_owners();
+	if (njobs > 0)
+		insert_executions(requests, njobs, now);
+
+	if (locked < limit)
+	{
+		values[1] = Int32GetDatum(limit - locked);
+		values[2] = TimestampTzGetDatum(now);
+		execute(prepared(&claim_retries_plan, claim_retries_sql, 3, argtypes),
+				values, NULL, SPI_OK_UPDATE_RETURNING);
+		nretries = requests_from_claim(requests + njobs);
+	}
+
+	execute(prepared(&next_due_plan, next_due_sql, 0, NULL), NULL, NULL, SPI_OK_SELECT);
+	*next_due = timestamp_column(0, 1, DT_NOEND);
+
+	commit_transaction();
+
+	for (int i = 0; i < njobs + nretries; i++)
+		claimed(requests[i], arg);
+	pfree(requests);
+	return locked + nretries;
+}
+
+/* A setting for the current transaction only. */
+static void
+set_local(const char *name, const char *value)
+{
+	(void) set_config_option(name, value, PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+}
+
+/*
+ * A claim touches a batch of jobs found by index.  Joined back to the whole
+ * table by hash, it would scan every job, at a cost that grows with the
+ * jobs registered rather than with the jobs due: keep the joins to index
+ * lookups.
+ */
+static void
+plan_joins_by_index(void)
+{
+	set_local("enable_hashjoin", "off");
+	set_local("enable_mergejoin", "off");
+}
+
+/*
+ * Results are not worth a WAL flush each: see the file header.
  */
 static void
 skip_commit_flush(void)
 {
-	(void) set_config_option("synchronous_commit", "off",
-							 PGC_SUSET, PGC_S_SESSION,
-							 GUC_ACTION_LOCAL, true, 0, false);
+	set_local("synchronous_commit", "off");
 }
 
 void

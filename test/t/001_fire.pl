@@ -35,6 +35,7 @@ my $bad = query_value($node, qq{
 		AND lateness >= '0' AND attempt = 1 AND sends = 1
 		AND scheduled_for = date_trunc('second', scheduled_for))});
 is($bad, '0', 'succeeded runs record code 200, a duration and a non-negative lateness');
+wait_for_sink($sink, 'three POSTs', sub { (grep { $_->{path} eq '/every' } @{ $_[0] }) >= 3 }, 30);
 my $keys = requests_to('/every');
 ok(@$keys >= 3, 'the sink received the POSTs');
 like($keys->[0]{idempotency_key}, qr/^jobsched-$every-\d+$/, 'each carries an Idempotency-Key');
@@ -136,6 +137,7 @@ is(query_value($node, qq{
 	SELECT string_agg(attempt || ':' || status || ':' || coalesce(http_status::text, '-'), ',' ORDER BY attempt)
 	FROM jobsched.executions WHERE job_id = $failing}),
 	'1:failed:500,2:failed:500,3:failed:500', 'three attempts, each its own row');
+wait_for_sink($sink, 'three failing requests', sub { (grep { $_->{path} eq '/fail' } @{ $_[0] }) >= 3 }, 30);
 is(scalar @{ requests_to('/fail') }, 3, 'the target saw three requests');
 my %fail_keys = map { $_->{idempotency_key} => 1 } @{ requests_to('/fail') };
 is(scalar(keys %fail_keys), 1, 'retries of a run share its Idempotency-Key');
