@@ -20,6 +20,7 @@
 
 #include <arpa/inet.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -522,27 +523,30 @@ netpolicy_allows(const NetPolicy *policy, const struct sockaddr *addr,
 				 socklen_t len, char *why, size_t whylen)
 {
 	NetAddr		a;
+	sa_family_t family;
 	char		text[INET6_ADDRSTRLEN];
 	char		shown[2 * INET6_ADDRSTRLEN + 16];
 
-	if (addr == NULL || len < (socklen_t) sizeof(addr->sa_family))
+	if (addr == NULL ||
+		len < (socklen_t) (offsetof(struct sockaddr, sa_family) + sizeof(family)))
 	{
 		set_message(why, whylen, "no address given");
 		return false;
 	}
 
+	/* copy everything out: addr need not be suitably aligned */
+	memcpy(&family, (const char *) addr + offsetof(struct sockaddr, sa_family),
+		   sizeof(family));
 	memset(&a, 0, sizeof(a));
-	if (addr->sa_family == AF_INET && len >= (socklen_t) sizeof(struct sockaddr_in))
+	if (family == AF_INET && len >= (socklen_t) sizeof(struct sockaddr_in))
 	{
 		struct sockaddr_in sin;
 
-		/* copy: addr need not be suitably aligned */
 		memcpy(&sin, addr, sizeof(sin));
 		a.family = AF_INET;
 		memcpy(a.addr, &sin.sin_addr, 4);
 	}
-	else if (addr->sa_family == AF_INET6 &&
-			 len >= (socklen_t) sizeof(struct sockaddr_in6))
+	else if (family == AF_INET6 && len >= (socklen_t) sizeof(struct sockaddr_in6))
 	{
 		struct sockaddr_in6 sin6;
 
@@ -553,14 +557,13 @@ netpolicy_allows(const NetPolicy *policy, const struct sockaddr *addr,
 	}
 	else
 	{
-		if (addr->sa_family == AF_INET || addr->sa_family == AF_INET6)
+		if (family == AF_INET || family == AF_INET6)
 			set_message(why, whylen, "%s address is too short (%u bytes)",
-						addr->sa_family == AF_INET ? "IPv4" : "IPv6",
-						(unsigned) len);
+						family == AF_INET ? "IPv4" : "IPv6", (unsigned) len);
 		else
 			set_message(why, whylen,
 						"address family %d is neither IPv4 nor IPv6",
-						(int) addr->sa_family);
+						(int) family);
 		return false;
 	}
 

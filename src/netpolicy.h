@@ -70,7 +70,10 @@
  * allowed.  Loopback (127.0.0.0/8 and ::1) is deliberately not denied: a
  * job calling a service on the database host is common and is no more than
  * the host's own users can do.  Sites that want to forbid it put
- * "deny 127.0.0.0/8, deny ::1" at the front.
+ * "deny 127.0.0.0/8, deny ::1" at the front; the other ways of reaching
+ * the local host, 0.0.0.0 and :: (which Linux connects to the loopback
+ * interface) and the IPv4-mapped and -compatible forms of 127.0.0.1, are
+ * then covered by the default rules and by the matching described above.
  *
  * Where to check
  * --------------
