@@ -66,6 +66,33 @@ SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', misfire => 'all
 SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', name => '');
 SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', name => 'noon');
 SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', active => NULL);
+-- the network policy: private, link-local and metadata addresses are refused
+SELECT jobsched.create_job('* * * * * *', 'http://10.1.2.3/x');
+SELECT jobsched.create_job('* * * * * *', 'http://169.254.169.254/latest/meta-data');
+SELECT jobsched.create_job('* * * * * *', 'http://[fe80::1]/');
+SELECT jobsched.create_job('* * * * * *', 'http://[::ffff:192.168.1.1]/');
+SELECT jobsched.create_job('* * * * * *', 'http://0xa000001/');
+SET jobsched.network_policy = 'deny 127.0.0.0/8, deny ::1, allow all';
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/');
+-- a host name is resolved and each address checked (which comes first varies)
+DO $$
+BEGIN
+	PERFORM jobsched.create_job('* * * * * *', 'http://localhost:9/');
+	RAISE NOTICE 'localhost accepted';
+EXCEPTION WHEN insufficient_privilege THEN
+	RAISE NOTICE 'localhost refused';
+END
+$$;
+RESET jobsched.network_policy;
+SET jobsched.network_policy = 'allow 10.0.0.0/33';
+SET jobsched.network_policy = 'permit all';
+-- headers jobsched sets itself, and values at their limit
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', headers => '{"Connection": "close"}');
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/',
+						   headers => jsonb_build_object('X-Long', repeat('v', 8193)));
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/',
+						   headers => jsonb_build_object(repeat('n', 257), 'v'));
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', headers => '{"X-Tab": "a\u0001b"}');
 
 SELECT count(*) AS jobs_after_errors FROM jobsched.jobs;
 

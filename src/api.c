@@ -11,7 +11,8 @@
  */
 #include "postgres.h"
 
-#include <curl/curl.h>
+#include <netdb.h>
+#include <sys/socket.h>
 
 #include "access/xact.h"
 #include "fmgr.h"
@@ -23,13 +24,13 @@
 
 #include "cron.h"
 #include "jobsched.h"
-
-/* Longest URL accepted; longer ones are almost certainly a mistake. */
-#define JOBSCHED_MAX_URL_LENGTH 8192
+#include "netpolicy.h"
+#include "validate.h"
 
 PG_FUNCTION_INFO_V1(jobsched_next_fire);
 PG_FUNCTION_INFO_V1(jobsched_next_fire_or_null);
 PG_FUNCTION_INFO_V1(jobsched_check_url);
+PG_FUNCTION_INFO_V1(jobsched_check_header);
 PG_FUNCTION_INFO_V1(jobsched_wake_scheduler);
 
 /* Seconds between the Unix epoch and the PostgreSQL epoch (2000-01-01). */
@@ -144,59 +145,83 @@ jobsched_next_fire_or_null(PG_FUNCTION_ARGS)
 }
 
 /*
- * Accept only http and https URLs with a host.  libcurl's own parser decides,
- * so what is accepted here is exactly what the worker can send.
+ * The network policy at creation time.  An IP literal is checked as it is;
+ * a host name is resolved and every address checked, so that an obviously
+ * forbidden target is refused at once.  A name that does not resolve now is
+ * accepted: the worker checks every address it connects to anyway, which is
+ * what makes the policy hold against DNS answers that change.
+ */
+static void
+check_url_policy(const char *url, const char *host)
+{
+	struct addrinfo hints;
+	struct addrinfo *addrs = NULL;
+	char		why[NETPOLICY_ERRBUF_SIZE];
+	bool		allowed = true;
+	struct sockaddr_storage literal;
+
+	if (jobsched_network_policy == NULL)
+		return;
+
+	if (netpolicy_parse_ip(host, &literal))
+		allowed = netpolicy_allows(jobsched_network_policy,
+								   (struct sockaddr *) &literal,
+								   sizeof(literal), why, sizeof(why));
+	else
+	{
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		if (getaddrinfo(host, NULL, &hints, &addrs) == 0)
+		{
+			for (struct addrinfo *a = addrs; a && allowed; a = a->ai_next)
+				allowed = netpolicy_allows(jobsched_network_policy, a->ai_addr,
+										   a->ai_addrlen, why, sizeof(why));
+			freeaddrinfo(addrs);
+		}
+	}
+
+	if (!allowed)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("URL \"%s\" is not allowed: %s", url, why),
+				 errhint("A superuser can change jobsched.network_policy.")));
+}
+
+/*
+ * Accept only http and https URLs with a host, within the network policy.
+ * libcurl's own parser decides the syntax, so what is accepted here is
+ * exactly what the worker can send.
  */
 Datum
 jobsched_check_url(PG_FUNCTION_ARGS)
 {
 	char	   *url = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	size_t		len = strlen(url);
-	CURLU	   *parsed;
-	CURLUcode	rc;
-	char	   *scheme = NULL;
-	char	   *host = NULL;
-	const char *problem = NULL;
-
-	if (len > JOBSCHED_MAX_URL_LENGTH)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("URL is too long: %zu bytes, at most %d", len,
-						JOBSCHED_MAX_URL_LENGTH)));
-
-	for (const char *p = url; *p; p++)
-		if ((unsigned char) *p <= ' ' || *p == 0x7f)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid URL \"%s\": it contains a space or control character",
-							url)));
-
-	parsed = curl_url();
-	if (parsed == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-
-	rc = curl_url_set(parsed, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
-	if (rc != CURLUE_OK)
-		problem = "it is not a well-formed URL";
-	else if (curl_url_get(parsed, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-			 (pg_strcasecmp(scheme, "http") != 0 &&
-			  pg_strcasecmp(scheme, "https") != 0))
-		problem = "only http and https URLs are allowed";
-	else if (curl_url_get(parsed, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-			 host[0] == '\0')
-		problem = "it has no host";
-
-	curl_free(scheme);
-	curl_free(host);
-	curl_url_cleanup(parsed);
+	char		host[1024];
+	const char *problem = validate_url(url, host, sizeof(host));
 
 	if (problem)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid URL \"%s\": %s", url, problem)));
+				 errmsg("invalid URL \"%.200s%s\": %s",
+						url, strlen(url) > 200 ? "..." : "", problem)));
+	check_url_policy(url, host);
+	PG_RETURN_VOID();
+}
 
+/* One header of a job: a token name, a value without line breaks. */
+Datum
+jobsched_check_header(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *value = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char		buf[VALIDATE_ERRBUF_SIZE];
+	const char *problem = validate_header(name, value, buf, sizeof(buf));
+
+	if (problem)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s", problem)));
 	PG_RETURN_VOID();
 }
 

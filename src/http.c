@@ -90,6 +90,26 @@ timer_callback(CURLM *m, long timeout_ms, void *userp)
 	return 0;
 }
 
+/*
+ * Every connection curl makes -- to the job's host after DNS resolution, to
+ * each redirect target -- is checked against jobsched.network_policy here,
+ * just before the socket is opened, so a DNS answer cannot bypass it.
+ */
+static curl_socket_t
+open_socket_callback(void *clientp, curlsocktype purpose,
+					 struct curl_sockaddr *address)
+{
+	HttpRequest *request = (HttpRequest *) clientp;
+
+	if (jobsched_network_policy != NULL &&
+		!netpolicy_allows(jobsched_network_policy, &address->addr,
+						  address->addrlen, request->policy_error,
+						  sizeof(request->policy_error)))
+		return CURL_SOCKET_BAD;
+	request->policy_error[0] = '\0';
+	return socket(address->family, address->socktype, address->protocol);
+}
+
 /* Keep the first max_response_size bytes; read and drop the rest. */
 static size_t
 write_callback(char *data, size_t size, size_t nmemb, void *userp)
@@ -246,6 +266,7 @@ http_start(HttpRequest *request)
 	MemoryContextSwitchTo(old);
 	request->started_at = GetCurrentTimestamp();
 	request->curl_error[0] = '\0';
+	request->policy_error[0] = '\0';
 
 	if (easy == NULL)
 	{
@@ -261,6 +282,10 @@ http_start(HttpRequest *request)
 	request->header_list = curl_slist_append(request->header_list, "Expect:");
 
 	curl_easy_setopt(easy, CURLOPT_URL, request->url);
+	curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, open_socket_callback);
+	curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, request);
+	/* a proxy from the environment would hide the real target from the policy */
+	curl_easy_setopt(easy, CURLOPT_PROXY, "");
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, request);
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, request->curl_error);
@@ -367,7 +392,10 @@ finish(CURL *easy, CURLcode result, HttpDoneCallback done, void *arg)
 	request->http_status = (result == CURLE_OK) ? status : 0;
 	request->timed_out = (result == CURLE_OPERATION_TIMEDOUT);
 	request->succeeded = (result == CURLE_OK && status >= 200 && status < 300);
-	if (result != CURLE_OK)
+	if (result != CURLE_OK && request->policy_error[0])
+		set_error(request, "blocked by jobsched.network_policy: %s",
+				  request->policy_error);
+	else if (result != CURLE_OK)
 		set_error(request, "%s",
 				  request->curl_error[0] ? request->curl_error :
 				  curl_easy_strerror(result));

@@ -45,6 +45,7 @@ typedef struct HttpRequest
 	void	   *easy;			/* CURL * while in flight */
 	struct curl_slist *header_list;
 	char		curl_error[256];	/* CURL_ERROR_SIZE */
+	char		policy_error[256];	/* why a connection was refused, if it was */
 } HttpRequest;
 
 typedef void (*HttpDoneCallback) (HttpRequest *request, void *arg);

@@ -35,6 +35,8 @@ int			jobsched_misfire_grace = 5;
 int			jobsched_history_retention = 7 * 24 * 60;
 int			jobsched_max_response_size = 4096;
 int			jobsched_lookahead_ms = 200;
+char	   *jobsched_network_policy_text = NULL;
+const NetPolicy *jobsched_network_policy = NULL;
 
 JobschedShared *jobsched_shared = NULL;
 
@@ -85,6 +87,37 @@ jobsched_set_worker_state(JobschedWorkerState state)
 	SpinLockAcquire(&jobsched_shared->mutex);
 	jobsched_shared->worker_state = state;
 	SpinLockRelease(&jobsched_shared->mutex);
+}
+
+/* Parse jobsched.network_policy once, when it is set, not at every use. */
+static bool
+check_network_policy(char **newval, void **extra, GucSource source)
+{
+	NetPolicy	parsed;
+	char		err[NETPOLICY_ERRBUF_SIZE];
+	NetPolicy  *copy;
+
+	if (!netpolicy_parse(*newval, &parsed, err, sizeof(err)))
+	{
+		GUC_check_errdetail("%s", err);
+		return false;
+	}
+#if PG_VERSION_NUM >= 160000
+	copy = guc_malloc(LOG, sizeof(NetPolicy));
+#else
+	copy = malloc(sizeof(NetPolicy));
+#endif
+	if (copy == NULL)
+		return false;
+	memcpy(copy, &parsed, sizeof(NetPolicy));
+	*extra = copy;
+	return true;
+}
+
+static void
+assign_network_policy(const char *newval, void *extra)
+{
+	jobsched_network_policy = (const NetPolicy *) extra;
 }
 
 static void
@@ -161,6 +194,14 @@ jobsched_define_settings(void)
 							200, 0, 10000,
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("jobsched.network_policy",
+							   "Which addresses jobs may send requests to.",
+							   "An ordered list of rules, first match wins: \"allow CIDR\", \"deny CIDR\", \"allow all\", \"deny all\". Checked when a job is created or modified (for IP literals and resolved host names) and again by the worker for every address it connects to, after DNS resolution and on every redirect.",
+							   &jobsched_network_policy_text,
+							   NETPOLICY_DEFAULT,
+							   PGC_SUSET, 0,
+							   check_network_policy, assign_network_policy, NULL);
 
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("jobsched");

@@ -17,6 +17,8 @@
 #include "storage/latch.h"
 #include "storage/spin.h"
 
+#include "netpolicy.h"
+
 
 /* Settings (GUCs), defined in jobsched.c */
 extern bool jobsched_enabled;
@@ -28,6 +30,8 @@ extern int	jobsched_misfire_grace;
 extern int	jobsched_history_retention;
 extern int	jobsched_max_response_size;
 extern int	jobsched_lookahead_ms;
+extern char *jobsched_network_policy_text;
+extern const NetPolicy *jobsched_network_policy;
 
 /* What the worker is doing, for jobsched.stats */
 typedef enum JobschedWorkerState
