@@ -100,15 +100,43 @@ open_socket_callback(void *clientp, curlsocktype purpose,
 					 struct curl_sockaddr *address)
 {
 	HttpRequest *request = (HttpRequest *) clientp;
+	char		why[sizeof(request->policy_error)];
 
 	if (jobsched_network_policy != NULL &&
 		!netpolicy_allows(jobsched_network_policy, &address->addr,
-						  address->addrlen, request->policy_error,
-						  sizeof(request->policy_error)))
+						  address->addrlen, why, sizeof(why)))
+	{
+		strlcpy(request->policy_error, why, sizeof(request->policy_error));
 		return CURL_SOCKET_BAD;
+	}
+	/* an address tried before may have been refused: this one is not */
 	request->policy_error[0] = '\0';
 	return socket(address->family, address->socktype, address->protocol);
 }
+
+#if LIBCURL_VERSION_NUM >= 0x075000
+/*
+ * Before every request, on a new or a reused connection: a connection kept
+ * alive from before a policy change must not carry requests the policy now
+ * denies.
+ */
+static int
+prereq_callback(void *clientp, char *conn_primary_ip, char *conn_local_ip,
+				int conn_primary_port, int conn_local_port)
+{
+	HttpRequest *request = (HttpRequest *) clientp;
+	char		why[sizeof(request->policy_error)];
+
+	if (jobsched_network_policy != NULL &&
+		!netpolicy_allows_text(jobsched_network_policy, conn_primary_ip,
+							   why, sizeof(why)))
+	{
+		strlcpy(request->policy_error, why, sizeof(request->policy_error));
+		return CURL_PREREQFUNC_ABORT;
+	}
+	return CURL_PREREQFUNC_OK;
+}
+#endif
 
 /* Keep the first max_response_size bytes; read and drop the rest. */
 static size_t
@@ -284,6 +312,10 @@ http_start(HttpRequest *request)
 	curl_easy_setopt(easy, CURLOPT_URL, request->url);
 	curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, open_socket_callback);
 	curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, request);
+#if LIBCURL_VERSION_NUM >= 0x075000
+	curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, prereq_callback);
+	curl_easy_setopt(easy, CURLOPT_PREREQDATA, request);
+#endif
 	/* a proxy from the environment would hide the real target from the policy */
 	curl_easy_setopt(easy, CURLOPT_PROXY, "");
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, request);
