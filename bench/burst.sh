@@ -20,8 +20,9 @@ if [ "$stack" = jobsched ]; then
   done_sql="select count(*) >= $N from jobsched.executions where status in ('succeeded', 'failed', 'timed_out')"
   ok_sql="select count(*) from jobsched.executions where status = 'succeeded'"
 else
-  # pg_net.batch_size as in the anchor's burst run
-  cluster_start pg_net "pg_net.batch_size = ${PGNET_BATCH:-200}"
+  # pg_net.batch_size 200 (its default) as in the anchor's burst run; PGNET_BATCH changes it
+  PGNET_BATCH=${PGNET_BATCH:-200}
+  cluster_start pg_net "pg_net.batch_size = $PGNET_BATCH"
   q "create extension pg_net" >/dev/null
   sleep 1
   t0=$(now)
@@ -44,4 +45,4 @@ rate=$(python3 -c "print(round($ok / $secs))")
 enq=$(python3 -c "print(round($tc - $t0, 3))")
 log "burst $stack N=$N ok=$ok enqueue=${enq}s commit->done=${secs}s rate=$rate/s $wire timed_out=$timed_out"
 result scenario=burst stack="$stack" n="$N" ok="$ok" failed=$((N - ok)) enqueue_s="$enq" seconds="$secs" \
-  rate="$rate" timed_out=$timed_out $wire
+  rate="$rate" timed_out=$timed_out ${PGNET_BATCH:+pgnet_batch=$PGNET_BATCH} $wire

@@ -43,7 +43,7 @@ PY
 cluster_start() {
   local preload=$1 extra=${2:-}
   cluster_stop
-  rm -rf "$BENCH_DIR/pg"; mkdir -p "$BENCH_DIR"; chown postgres "$BENCH_DIR"
+  rm -rf "$BENCH_DIR/pg" "$BENCH_DIR/pg.log"; mkdir -p "$BENCH_DIR"; chown postgres "$BENCH_DIR"
   su postgres -c "$PGBIN/initdb -D $BENCH_DIR/pg -U postgres -A trust" >/dev/null
   # fsync and synchronous_commit stay on, as in the anchors: the figures are for a durable setup
   cat >> "$BENCH_DIR/pg/postgresql.conf" <<CONF
@@ -65,8 +65,8 @@ cluster_stop() {
   su postgres -c "$PGBIN/pg_ctl -D $BENCH_DIR/pg -m immediate -w -t 30 stop" >/dev/null 2>&1 || true
 }
 
-# The sink: one nginx worker answering 200 to everything, logging arrival time, URI, status and the Idempotency-Key
-# (jobsched puts the run's scheduled time in it).  Same config for every stack and for the ceiling measurement.
+# The sink: one nginx worker answering 200 to everything, logging arrival time, URI, status, the Idempotency-Key
+# (jobsched puts the run's scheduled time in it) and the request's rank on its connection (1 = a new connection).  Same config for every stack and for the ceiling measurement.
 sink_start() {
   sink_stop
   rm -rf "$BENCH_DIR/nginx"; mkdir -p "$BENCH_DIR/nginx/logs"
@@ -77,7 +77,7 @@ pid $BENCH_DIR/nginx/nginx.pid;
 error_log $BENCH_DIR/nginx/logs/error.log;
 events { worker_connections 16384; }
 http {
-  log_format ts '\$msec \$request_uri \$status \$http_idempotency_key';
+  log_format ts '\$msec \$request_uri \$status \$http_idempotency_key \$connection_requests';
   access_log $SINK_LOG ts buffer=256k flush=1s;
   client_body_temp_path $BENCH_DIR/nginx;
   keepalive_requests 1000000;
@@ -146,4 +146,33 @@ ensure_built() {
   make -C "$src" -s >"$OUT/build-$name.log" 2>&1 && make -C "$src" -s install >>"$OUT/build-$name.log" 2>&1 \
     || { log "$name: build failed, see $OUT/build-$name.log"; return 1; }
   "${name}_installed"
+}
+
+# CPU seconds used so far by processes that are not the benchmark's: not under process $1 (bench/run), not a server
+# of $BENCH_DIR (PostgreSQL backends have the data directory as cwd; nginx has it on its command line).  A test suite
+# or a fuzzer running beside the benchmark shows up here, and its figures are then pessimistic.
+others_cpu_seconds() {
+  python3 - "$1" "$BENCH_DIR" <<'PY'
+import os, sys
+root, bench = sys.argv[1], sys.argv[2]
+hz = os.sysconf('SC_CLK_TCK')
+procs = {}
+for pid in filter(str.isdigit, os.listdir('/proc')):
+    try:
+        stat = open(f'/proc/{pid}/stat').read()
+        f = stat[stat.rindex(')') + 2:].split()
+        cwd = os.readlink(f'/proc/{pid}/cwd') if os.access(f'/proc/{pid}/cwd', os.R_OK) else ''
+        cmd = open(f'/proc/{pid}/cmdline').read()
+    except (OSError, ValueError):
+        continue
+    procs[pid] = (f[1], int(f[11]) + int(f[12]), cwd, cmd)
+def ours(pid):
+    for _ in range(64):
+        if pid == root: return True
+        if pid not in procs: return False
+        pid = procs[pid][0]
+    return False
+print(sum(t for pid, (_, t, cwd, cmd) in procs.items()
+          if not (ours(pid) or cwd.startswith(bench) or bench in cmd)) / hz)
+PY
 }

@@ -29,7 +29,6 @@ PG_MODULE_MAGIC;
 bool		jobsched_enabled = true;
 char	   *jobsched_database_name = NULL;
 int			jobsched_max_in_flight = 2000;
-int			jobsched_max_host_connections = 128;
 int			jobsched_batch_size = 1000;
 int			jobsched_misfire_grace = 5;
 int			jobsched_history_retention = 7 * 24 * 60;
@@ -145,14 +144,6 @@ jobsched_define_settings(void)
 							&jobsched_max_in_flight,
 							2000, 1, 100000,
 							PGC_SIGHUP, 0,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("jobsched.max_host_connections",
-							"Largest number of connections to one host at once.",
-							"Requests beyond it wait for a connection to that host to come free; 0 means no limit. Read when the worker starts.",
-							&jobsched_max_host_connections,
-							128, 0, 100000,
-							PGC_POSTMASTER, 0,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("jobsched.batch_size",
