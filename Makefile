@@ -1,7 +1,7 @@
 # jobsched: PGXS build.  `make && sudo make install`; tests: see README.md.
 MODULE_big = jobsched
 OBJS = src/jobsched.o src/api.o src/cron.o src/http.o src/store.o src/scheduler.o \
-	src/stats.o src/netpolicy.o src/validate.o
+	src/stats.o src/netpolicy.o src/validate.o src/hosts.o
 EXTENSION = jobsched
 DATA = sql/jobsched--1.0.sql
 PGFILEDESC = "jobsched - cron-scheduled HTTP jobs inside PostgreSQL"
@@ -25,3 +25,6 @@ include $(PGXS)
 .PHONY: crontest
 crontest:
 	$(MAKE) -f test/Makefile.cron test
+
+# PGXS does not track header dependencies: rebuild everything when one changes.
+$(OBJS): $(wildcard $(srcdir)/src/*.h)

@@ -367,6 +367,40 @@ http_start(HttpRequest *request)
 	return true;
 }
 
+static void finish(CURL *easy, CURLcode result, HttpDoneCallback done, void *arg);
+
+/*
+ * Hand every finished transfer to "done".  Needed after every call into
+ * curl that can finish one: a message left in curl's queue wakes nobody.
+ */
+static void
+drain_finished(HttpDoneCallback done, void *arg)
+{
+	CURLMsg    *msg;
+	int			pending;
+
+	while ((msg = curl_multi_info_read(multi, &pending)) != NULL)
+	{
+		if (msg->msg == CURLMSG_DONE)
+			finish(msg->easy_handle, msg->data.result, done, arg);
+	}
+}
+
+/*
+ * Let curl start the requests added so far.  Called every few additions
+ * while a burst is put on the wire, so the first request of a thousand does
+ * not wait for the last one to be added.
+ */
+void
+http_kick(HttpDoneCallback done, void *arg)
+{
+	int			running;
+
+	timer_deadline = -1;
+	curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	drain_finished(done, arg);
+}
+
 int
 http_in_flight(void)
 {
@@ -453,8 +487,6 @@ http_process(HttpDoneCallback done, void *arg)
 	struct epoll_event events[EPOLL_BATCH];
 	int			running;
 	int			n;
-	CURLMsg    *msg;
-	int			pending;
 
 	do
 	{
@@ -479,9 +511,5 @@ http_process(HttpDoneCallback done, void *arg)
 		curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	}
 
-	while ((msg = curl_multi_info_read(multi, &pending)) != NULL)
-	{
-		if (msg->msg == CURLMSG_DONE)
-			finish(msg->easy_handle, msg->data.result, done, arg);
-	}
+	drain_finished(done, arg);
 }

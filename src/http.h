@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "lib/ilist.h"
 #include "lib/pairingheap.h"
 #include "lib/stringinfo.h"
 
@@ -23,6 +24,7 @@ typedef struct HttpRequest
 	int64		job_id;
 	TimestampTz scheduled_for;	/* nominal fire time of the run */
 	TimestampTz send_at;		/* not before: the fire time, or a retry time */
+	uint64		claim_lsn;		/* not before the claim's commit is flushed to here */
 	char	   *url;
 	char	   *method;
 	char	   *body;			/* NULL: no body */
@@ -42,6 +44,8 @@ typedef struct HttpRequest
 
 	/* executor's and scheduler's bookkeeping */
 	pairingheap_node heap_node; /* in the scheduler's queue of claimed runs */
+	dlist_node	wait_node;		/* parked on its host, or ready to start */
+	void	   *host;			/* the host's slot it holds (hosts.c) */
 	void	   *easy;			/* CURL * while in flight */
 	struct curl_slist *header_list;
 	char		curl_error[256];	/* CURL_ERROR_SIZE */
@@ -56,6 +60,7 @@ extern HttpRequest *http_request_alloc(void);
 extern MemoryContext http_request_context(void);
 extern void http_request_free(HttpRequest *request);
 extern bool http_start(HttpRequest *request);
+extern void http_kick(HttpDoneCallback done, void *arg);
 extern int	http_in_flight(void);
 extern int	http_wait_fd(void);
 extern long http_next_timeout_ms(void);

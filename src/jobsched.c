@@ -29,6 +29,7 @@ PG_MODULE_MAGIC;
 bool		jobsched_enabled = true;
 char	   *jobsched_database_name = NULL;
 int			jobsched_max_in_flight = 2000;
+int			jobsched_max_host_connections = 64;
 int			jobsched_batch_size = 1000;
 int			jobsched_misfire_grace = 5;
 int			jobsched_history_retention = 7 * 24 * 60;
@@ -143,6 +144,14 @@ jobsched_define_settings(void)
 							"Each request in flight holds a socket; the worker raises its open-file limit to the hard limit and stays below it.",
 							&jobsched_max_in_flight,
 							2000, 1, 100000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("jobsched.max_host_connections",
+							"Largest number of requests in flight to one host.",
+							"Requests beyond it wait, in order, for one of that host's requests to finish; requests to other hosts do not wait. 0 means no limit.",
+							&jobsched_max_host_connections,
+							64, 0, 100000,
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 

@@ -24,6 +24,7 @@
 extern bool jobsched_enabled;
 extern char *jobsched_database_name;
 extern int	jobsched_max_in_flight;
+extern int	jobsched_max_host_connections;
 extern int	jobsched_batch_size;
 extern int	jobsched_misfire_grace;
 extern int	jobsched_history_retention;

@@ -24,6 +24,7 @@
 
 #include <sys/resource.h>
 
+#include "access/xlog.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -36,12 +37,15 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "hosts.h"
 #include "http.h"
 #include "jobsched.h"
 #include "store.h"
 
 /* Claimed runs held in memory at most (each is a small struct). */
 #define MAX_QUEUED 50000
+/* While a burst goes out, curl is driven after every this many requests. */
+#define KICK_EVERY 32
 /* Results wait at most this long to be written with others. */
 #define FLUSH_DELAY_US (10 * 1000)
 /* Re-check the catalog at most this often when it says a run is due but none could be claimed (locked rows). */
@@ -60,6 +64,9 @@ static volatile sig_atomic_t shutdown_requested = false;
 /* Claimed runs waiting for their send time, earliest first. */
 static pairingheap *queue;
 static int	queued = 0;
+
+/* Runs whose host had no free slot, now given one: to start at once. */
+static dlist_head ready = DLIST_STATIC_INIT(ready);
 
 /* Finished requests waiting to be written. */
 static HttpRequest **results;
@@ -103,6 +110,10 @@ enqueue_claimed(HttpRequest *request, void *arg)
 static void
 collect_result(HttpRequest *request, void *arg)
 {
+	HttpRequest *next = hosts_release(request);
+
+	if (next)
+		dlist_push_tail(&ready, &next->wait_node);
 	if (nresults == results_size)
 	{
 		results_size *= 2;
@@ -132,25 +143,76 @@ flush_results(TimestampTz *next_due)
 		*next_due = next_retry;
 }
 
-/* Put every queued run whose time has come on the wire, within the limit. */
+/* Whether a queued run is due now and could go out. */
+static bool
+sends_waiting(TimestampTz now)
+{
+	if (http_in_flight() >= in_flight_limit)
+		return false;
+	return !dlist_is_empty(&ready) ||
+		(queued > 0 &&
+		 pairingheap_container(HttpRequest, heap_node,
+							   pairingheap_first(queue))->send_at <= now);
+}
+
+static XLogRecPtr
+flushed_upto(void)
+{
+#if PG_VERSION_NUM >= 150000
+	return GetFlushRecPtr(NULL);
+#else
+	return GetFlushRecPtr();
+#endif
+}
+
+/*
+ * Put every queued run whose time has come on the wire, within the limit.
+ * A run goes out only once its claim is durable: if the WAL writer has not
+ * flushed that far yet, flush now (once, for all the runs being sent).
+ */
 static void
 send_due(void)
 {
 	TimestampTz now = GetCurrentTimestamp();
+	XLogRecPtr	flushed = flushed_upto();
+	int			started = 0;
 
-	while (queued > 0 && http_in_flight() < in_flight_limit)
+	for (;;)
 	{
-		HttpRequest *request = pairingheap_container(HttpRequest, heap_node,
-													 pairingheap_first(queue));
+		HttpRequest *request;
 
-		if (request->send_at > now)
+		if (http_in_flight() >= in_flight_limit)
 			break;
-		(void) pairingheap_remove_first(queue);
-		queued--;
+		if (!dlist_is_empty(&ready))
+			request = dlist_container(HttpRequest, wait_node,
+									  dlist_pop_head_node(&ready));
+		else if (queued > 0)
+		{
+			request = pairingheap_container(HttpRequest, heap_node,
+											pairingheap_first(queue));
+			if (request->send_at > now)
+				break;
+			(void) pairingheap_remove_first(queue);
+			queued--;
+			if (!hosts_acquire(request))
+				continue;		/* parked until its host has a free slot */
+		}
+		else
+			break;
+
+		if (request->claim_lsn > flushed)
+		{
+			XLogFlush(request->claim_lsn);
+			flushed = flushed_upto();
+		}
 		if (!http_start(request))
 			collect_result(request, NULL);
+		else if (++started % KICK_EVERY == 0)
+			http_kick(collect_result, NULL);
 	}
-	pg_atomic_write_u64(&jobsched_shared->queued, queued);
+	if (started % KICK_EVERY != 0)
+		http_kick(collect_result, NULL);
+	pg_atomic_write_u64(&jobsched_shared->queued, queued + hosts_parked());
 }
 
 /*
@@ -269,12 +331,21 @@ shut_down(void)
 	pgstat_report_activity(STATE_RUNNING, "jobsched: stopping");
 
 	/* runs claimed but never sent go back to the catalog, to be sent later */
-	unsent = palloc(Max(queued, 1) * sizeof(HttpRequest *));
+	unsent = palloc((queued + hosts_parked() + 1) * sizeof(HttpRequest *));
 	while (queued > 0)
 	{
 		unsent[nunsent++] = pairingheap_container(HttpRequest, heap_node,
 												  pairingheap_remove_first(queue));
 		queued--;
+	}
+	while (!dlist_is_empty(&ready))
+		unsent[nunsent++] = dlist_container(HttpRequest, wait_node,
+											dlist_pop_head_node(&ready));
+	{
+		HttpRequest *parked;
+
+		while ((parked = hosts_pop_parked()) != NULL)
+			unsent[nunsent++] = parked;
 	}
 	store_requeue_unsent(unsent, nunsent);
 
@@ -315,6 +386,7 @@ jobsched_worker_main(Datum main_arg)
 	raise_open_file_limit();
 	http_executor_init();
 	queue = pairingheap_allocate(compare_send_at, NULL);
+	hosts_init();
 	results_size = 1024;
 	results = MemoryContextAlloc(TopMemoryContext,
 								 results_size * sizeof(HttpRequest *));
@@ -371,9 +443,14 @@ jobsched_worker_main(Datum main_arg)
 		http_process(collect_result, NULL);
 		send_due();
 
+		/*
+		 * A full batch of results is written at once; a partial one waits
+		 * while runs are due to go out, so a burst is not held up by it.
+		 */
 		now = GetCurrentTimestamp();
 		if (nresults >= jobsched_batch_size ||
-			(nresults > 0 && now - oldest_result_at >= FLUSH_DELAY_US))
+			(nresults > 0 && now - oldest_result_at >= FLUSH_DELAY_US &&
+			 !sends_waiting(now)))
 			flush_results(&next_due);
 
 		if (jobsched_history_retention > 0 && now >= next_purge)
@@ -399,6 +476,8 @@ jobsched_worker_main(Datum main_arg)
 			timeout = min_timeout(timeout,
 								  ms_until(pairingheap_container(HttpRequest, heap_node,
 																 pairingheap_first(queue))->send_at, now));
+		if (!dlist_is_empty(&ready) && http_in_flight() < in_flight_limit)
+			timeout = 0;
 		if (nresults > 0)
 			timeout = min_timeout(timeout, ms_until(oldest_result_at + FLUSH_DELAY_US, now));
 		if (jobsched_history_retention > 0)

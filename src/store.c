@@ -10,9 +10,12 @@
  *
  *	- A run is claimed by locking its job with FOR UPDATE SKIP LOCKED,
  *	  advancing next_run_at and inserting the execution (status running) in
- *	  one statement, committed before the request is sent.  A concurrent
- *	  scheduler skips the locked rows and then sees the advanced time, so no
- *	  run is fired twice.
+ *	  one transaction.  A concurrent scheduler skips the locked rows and then
+ *	  sees the advanced time, so no run is fired twice.  The claim commits
+ *	  without waiting for its WAL flush; each request carries the commit's
+ *	  LSN and is not sent before WAL is flushed that far (scheduler.c), so a
+ *	  claim is durable before its request goes out, and one flush covers
+ *	  many claims.
  *	- Results are written many at a time, with synchronous_commit off: a
  *	  result lost in a crash leaves its execution "running", which recovery
  *	  treats like any other interrupted request.
@@ -25,6 +28,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "pgstat.h"
@@ -217,6 +221,7 @@ static const char *purge_sql =
 
 static void set_local(const char *name, const char *value);
 static void plan_joins_by_index(void);
+static void skip_commit_flush(void);
 
 static SPIPlanPtr claim_jobs_plan;
 static SPIPlanPtr claim_retries_plan;
@@ -532,6 +537,7 @@ store_claim(TimestampTz now, TimestampTz horizon, int limit,
 
 	begin_transaction("jobsched: claiming due runs");
 	plan_joins_by_index();
+	skip_commit_flush();
 
 	values[0] = TimestampTzGetDatum(horizon);
 	values[1] = Int32GetDatum(limit);
@@ -559,7 +565,10 @@ store_claim(TimestampTz now, TimestampTz horizon, int limit,
 	commit_transaction();
 
 	for (int i = 0; i < njobs + nretries; i++)
+	{
+		requests[i]->claim_lsn = XactLastCommitEnd;
 		claimed(requests[i], arg);
+	}
 	pfree(requests);
 	return locked + nretries;
 }
@@ -586,7 +595,9 @@ plan_joins_by_index(void)
 }
 
 /*
- * Results are not worth a WAL flush each: see the file header.
+ * Commit without waiting for the WAL flush: results are not worth one each,
+ * and claims wait for theirs only before their requests are sent (see the
+ * file header).
  */
 static void
 skip_commit_flush(void)

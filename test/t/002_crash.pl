@@ -14,7 +14,7 @@ use Time::HiRes qw(usleep time);
 
 my $sink = start_sink();
 my $url = $sink->{url};
-my $node = new_jobsched_node('crash', "jobsched.max_in_flight = 1000\nrestart_after_crash = on\n");
+my $node = new_jobsched_node('crash', "jobsched.max_in_flight = 1000\njobsched.max_host_connections = 1000\nrestart_after_crash = on\n");
 
 # $n jobs of each type, fired at once, each held by the target for 4 s.
 sub fire_slow_runs

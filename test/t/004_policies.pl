@@ -93,6 +93,33 @@ is(query_value($node, qq{
 	WHERE a.job_id = $overlap AND b.started_at < a.finished_at}),
 	'0', 'overlap skip: no two runs were in flight at once');
 
+# --- per-host cap: requests beyond jobsched.max_host_connections to one
+# host wait for a free slot; requests to another host do not wait
+set_and_reload("jobsched.max_host_connections = 2");
+my $other_host = $url =~ s/127\.0\.0\.1/localhost/r;
+query_value($node, qq{
+	SELECT count(jobsched.create_job('0 0 0 1 1 *', '$url/slow/3000?capped=' || i, max_retries => 0))
+	FROM generate_series(1, 6) i;
+	SELECT jobsched.create_job('0 0 0 1 1 *', '$other_host/uncapped', max_retries => 0);
+	SELECT count(jobsched.trigger_job(id)) FROM jobsched.jobs WHERE url LIKE '%capped%'});
+$node->poll_query_until('postgres', qq{
+	SELECT count(*) = 1 FROM jobsched.executions e JOIN jobsched.jobs j ON j.id = e.job_id
+	WHERE j.url LIKE '%/uncapped' AND e.status = 'succeeded'})
+  or die "the request to the other host did not succeed";
+cmp_ok(query_value($node, "SELECT queued FROM jobsched.stats"), '>=', 3,
+	'per-host cap: requests over the cap wait (counted as queued)');
+$node->poll_query_until('postgres', qq{
+	SELECT count(*) = 6 FROM jobsched.executions e JOIN jobsched.jobs j ON j.id = e.job_id
+	WHERE j.url LIKE '%capped=%' AND e.status = 'succeeded'}, 't')
+  or die "the capped requests did not all succeed";
+my @arrivals = sort { $a <=> $b } map { $_->{t} }
+  grep { $_->{path} =~ /capped=/ } @{ wait_for_sink($sink, 'the capped requests',
+	sub { (grep { $_->{path} =~ /capped=/ } @{ $_[0] }) >= 6 }, 30) };
+my @too_close = grep { $arrivals[ $_ + 2 ] - $arrivals[$_] < 2.5 } 0 .. $#arrivals - 2;
+is(scalar(@too_close), 0,
+	'per-host cap: never more than 2 requests at once to one host (arrivals in pairs 3 s apart)');
+set_and_reload("jobsched.max_host_connections = 64");
+
 # --- retention: finished executions older than the setting are purged
 query_value($node, qq{
 	INSERT INTO jobsched.executions (job_id, scheduled_for, status, started_at, finished_at)
