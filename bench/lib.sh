@@ -4,10 +4,19 @@
 BENCH_HOME=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BENCH_DIR=${BENCH_DIR:-/tmp/jobsched-bench}
 OUT=${OUT:-$BENCH_HOME/out}
-# Ports of our own, away from the defaults, so a developer's cluster or another bench is never touched
+# Ports of our own, away from the defaults, so a developer's cluster or another bench is never touched.  The sink's
+# is below the ephemeral range (32768-60999 here): with tens of thousands of client connections on loopback, a port in
+# that range is sometimes taken as the local end of one, and nginx cannot bind it.
 PGPORT=${PGPORT:-55632}
-SINK_PORT=${SINK_PORT:-58280}
-PGBIN=${PGBIN:-$(pg_config --bindir)}
+SINK_PORT=${SINK_PORT:-28280}
+# The servers run from a private copy of the PostgreSQL installation, with jobsched, pg_net and pg_cron installed into
+# it (make install DESTDIR=...): the system's library directory is shared with everyone working on this machine, and
+# another jobsched build installed there in the middle of a run would change what is measured.  PostgreSQL finds its
+# lib and share directories relative to its binaries, so the copy works as is.
+PGROOT=${PGROOT:-/tmp/jobsched-bench-pg}
+PGBIN=$PGROOT$(pg_config --bindir)
+PKGLIB=$PGROOT$(pg_config --pkglibdir)
+PGSHARE=$PGROOT$(pg_config --sharedir)
 # pg_net and jobsched hold one socket per request in flight; su resets the soft limit to 1024.  Ask for 65536, or
 # the hard limit if lower (an unprivileged `ulimit -n` cannot go past it)
 hard=$(ulimit -Hn); [ "$hard" = unlimited ] && hard=65536
@@ -42,6 +51,7 @@ PY
 # (tables, bloat, stats, queued requests) leaks from one scenario into the next
 cluster_start() {
   local preload=$1 extra=${2:-}
+  [ -x "$PGBIN/postgres" ] || { log "no private PostgreSQL installation in $PGROOT: bench/run makes it"; return 1; }
   cluster_stop
   rm -rf "$BENCH_DIR/pg" "$BENCH_DIR/pg.log"; mkdir -p "$BENCH_DIR"; chown postgres "$BENCH_DIR"
   su postgres -c "$PGBIN/initdb -D $BENCH_DIR/pg -U postgres -A trust" >/dev/null
@@ -104,6 +114,20 @@ sink_flush() { sleep 1.5; }
 
 cleanup() { cluster_stop; sink_stop; }
 
+# A fresh private installation: the system's binaries, libraries and share files (with whatever extensions are
+# installed there), ready for our own builds on top
+pg_tree_create() {
+  rm -rf "$PGROOT"
+  mkdir -p "$(dirname "$PGBIN")" "$(dirname "$PGSHARE")"
+  cp -a "$(dirname "$(pg_config --bindir)")/." "$(dirname "$PGBIN")/"
+  cp -a "$(pg_config --sharedir)/." "$PGSHARE/"
+  chmod 755 "$PGROOT"
+}
+# make_install DIR LOG: build an extension with PGXS and install it into the private installation
+make_install() {
+  make -C "$1" -s >"$2" 2>&1 && make -C "$1" -s install DESTDIR="$PGROOT" >>"$2" 2>&1
+}
+
 # wait_for "<sql returning true when done>" <timeout seconds>: polls every 50 ms; returns 1 on timeout
 wait_for() {
   local sql=$1 deadline=$(( $(date +%s%3N) + $2 * 1000 ))
@@ -128,51 +152,59 @@ ${JOBSCHED_CONF:-}"
 
 jobsched_worker_pid() { q "select worker_pid from jobsched.stats"; }
 
-ext_version() { sed -n "s/^default_version *= *'\(.*\)'/\1/p" "$(pg_config --sharedir)/extension/$1.control" 2>/dev/null; }
-pg_net_installed() { [ -n "$(ext_version pg_net)" ] && [ -f "$(pg_config --pkglibdir)/pg_net.so" ]; }
+ext_version() { sed -n "s/^default_version *= *'\(.*\)'/\1/p" "$PGSHARE/extension/$1.control" 2>/dev/null; }
+pg_net_installed() { [ -n "$(ext_version pg_net)" ] && [ -f "$PKGLIB/pg_net.so" ]; }
 # Schedules of "N seconds" came with pg_cron 1.5; Debian 12 ships 1.4.2, which only fires once a minute
 pg_cron_installed() {
   local v; v=$(ext_version pg_cron)
   [ -n "$v" ] && [ "$(printf '%s\n' 1.5 "$v" | sort -V | head -1)" = 1.5 ]
 }
 
-# ensure_built NAME SRC_DIR: build and install an extension from a source directory with PGXS, unless a usable one
-# is installed.  Nothing of pg_net or pg_cron is kept in this repository: the source is given at bench time.
+# ensure_built NAME SRC_DIR: build an extension from a source directory given at bench time and install it into the
+# private installation; without one, use what the system has if it will do.  Nothing of pg_net or pg_cron is kept in
+# this repository.
 ensure_built() {
   local name=$1 src=$2
-  "${name}_installed" && return 0
-  [ -n "$src" ] && [ -f "$src/Makefile" ] || { log "$name: not installed and no source directory given"; return 1; }
-  log "$name: building from $src"
-  make -C "$src" -s >"$OUT/build-$name.log" 2>&1 && make -C "$src" -s install >>"$OUT/build-$name.log" 2>&1 \
-    || { log "$name: build failed, see $OUT/build-$name.log"; return 1; }
-  "${name}_installed"
+  if [ -n "$src" ] && [ -f "$src/Makefile" ]; then
+    log "$name: building from $src"
+    make_install "$src" "$OUT/build-$name.log" || { log "$name: build failed, see $OUT/build-$name.log"; return 1; }
+  fi
+  "${name}_installed" || { log "$name: not available (no usable installed one, no source directory given)"; return 1; }
 }
 
-# CPU seconds used so far by processes that are not the benchmark's: not under process $1 (bench/run), not a server
-# of $BENCH_DIR (PostgreSQL backends have the data directory as cwd; nginx has it on its command line).  A test suite
-# or a fuzzer running beside the benchmark shows up here, and its figures are then pessimistic.
-others_cpu_seconds() {
-  python3 - "$1" "$BENCH_DIR" <<'PY'
-import os, sys
-root, bench = sys.argv[1], sys.argv[2]
+# other_cpu ROOT_PID [SNAPSHOT]: CPU time of the processes that are not the benchmark's -- not under ROOT_PID (bench/run),
+# not a server of $BENCH_DIR (PostgreSQL backends have the data directory as cwd; nginx has it on its command line).
+# Without SNAPSHOT it prints a snapshot (one "pid:start ticks" per process); with one, the CPUs those processes kept
+# busy since then (a test suite, a fuzzer beside the benchmark: above ~0.1 the figures are pessimistic).  A process
+# that came and went in between is missed, so this is a lower bound.
+other_cpu() {
+  python3 - "$1" "$BENCH_DIR" "${2:-}" <<'PY'
+import os, sys, time
+root, bench, snap = sys.argv[1:4]
 hz = os.sysconf('SC_CLK_TCK')
 procs = {}
 for pid in filter(str.isdigit, os.listdir('/proc')):
     try:
         stat = open(f'/proc/{pid}/stat').read()
         f = stat[stat.rindex(')') + 2:].split()
-        cwd = os.readlink(f'/proc/{pid}/cwd') if os.access(f'/proc/{pid}/cwd', os.R_OK) else ''
+        try: cwd = os.readlink(f'/proc/{pid}/cwd')
+        except OSError: cwd = ''
         cmd = open(f'/proc/{pid}/cmdline').read()
     except (OSError, ValueError):
         continue
-    procs[pid] = (f[1], int(f[11]) + int(f[12]), cwd, cmd)
+    procs[pid] = (f[1], f[19], int(f[11]) + int(f[12]), cwd.startswith(bench) or bench in cmd)
 def ours(pid):
     for _ in range(64):
         if pid == root: return True
-        if pid not in procs: return False
+        if pid not in procs or procs[pid][3]: return pid in procs
         pid = procs[pid][0]
     return False
-print(sum(t for pid, (_, t, cwd, cmd) in procs.items()
-          if not (ours(pid) or cwd.startswith(bench) or bench in cmd)) / hz)
+now = {f'{pid}:{p[1]}': p[2] for pid, p in procs.items() if not ours(pid)}
+if not snap:
+    print(time.time(), ' '.join(f'{k}={v}' for k, v in now.items()))
+else:
+    t0, *rest = snap.split()
+    before = dict(kv.split('=') for kv in rest)
+    print(round(sum(v - int(before.get(k, 0)) for k, v in now.items()) / hz / (time.time() - float(t0)), 2))
 PY
 }
