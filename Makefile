@@ -1,7 +1,7 @@
 # jobsched: PGXS build.  `make && sudo make install`; tests: see README.md.
 MODULE_big = jobsched
 OBJS = src/jobsched.o src/api.o src/cron.o src/http.o src/store.o src/scheduler.o \
-	src/stats.o src/netpolicy.o src/validate.o src/hosts.o
+	src/stats.o src/netpolicy.o src/validate.o src/hosts.o src/textutil.o
 EXTENSION = jobsched
 DATA = sql/jobsched--1.0.sql
 PGFILEDESC = "jobsched - cron-scheduled HTTP jobs inside PostgreSQL"

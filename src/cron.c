@@ -44,6 +44,7 @@
  *-------------------------------------------------------------------------
  */
 #include "cron.h"
+#include "textutil.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -143,61 +144,6 @@ static const int days_in_month_table[13] = {
  *		Small helpers
  * ----------------------------------------------------------------
  */
-
-#if defined(__GNUC__) || defined(__clang__)
-#define CRON_PRINTF(f, a) __attribute__((format(printf, f, a)))
-#else
-#define CRON_PRINTF(f, a)
-#endif
-
-static void set_error(char *errbuf, size_t errlen, const char *fmt,...)
-			CRON_PRINTF(3, 4);
-
-static void
-set_error(char *errbuf, size_t errlen, const char *fmt,...)
-{
-	va_list		ap;
-
-	if (errbuf == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
-}
-
-/*
- * Copy user input into dst for quoting in an error message.  Anything but
- * printable ASCII becomes '?', so that the message is valid in every server
- * encoding even when we cut a multibyte character in half, and long input
- * is truncated.  dst must have room for CRON_QUOTE_MAX + 4 bytes.
- */
-static void
-quote_text(char *dst, const char *src, size_t len)
-{
-	size_t		n = len > CRON_QUOTE_MAX ? CRON_QUOTE_MAX : len;
-	size_t		i;
-
-	for (i = 0; i < n; i++)
-	{
-		unsigned char c = (unsigned char) src[i];
-
-		dst[i] = (c >= 0x20 && c < 0x7f) ? (char) c : '?';
-	}
-	if (n < len)
-	{
-		memcpy(dst + n, "...", 3);
-		n += 3;
-	}
-	dst[n] = '\0';
-}
-
-/* Whitespace separating fields; not isspace(), to stay locale-independent */
-static bool
-is_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
-		c == '\f' || c == '\v';
-}
 
 static bool
 is_digit(char c)
@@ -420,8 +366,8 @@ parse_item(const CronField *field, const char *s, size_t len, uint64_t *mask,
 			goto invalid;
 		if (lo < field->min || lo > field->max)
 		{
-			quote_text(quoted, s + a_start, pos - a_start);
-			set_error(errbuf, errlen, "%s %s out of range %d-%d",
+			text_quote(quoted, s + a_start, pos - a_start, CRON_QUOTE_MAX);
+			text_format(errbuf, errlen, "%s %s out of range %d-%d",
 					  field->name, quoted, field->min, field->max);
 			return false;
 		}
@@ -433,8 +379,8 @@ parse_item(const CronField *field, const char *s, size_t len, uint64_t *mask,
 				goto invalid;
 			if (hi < field->min || hi > field->max)
 			{
-				quote_text(quoted, s + b_start, pos - b_start);
-				set_error(errbuf, errlen, "%s %s out of range %d-%d",
+				text_quote(quoted, s + b_start, pos - b_start, CRON_QUOTE_MAX);
+				text_format(errbuf, errlen, "%s %s out of range %d-%d",
 						  field->name, quoted, field->min, field->max);
 				return false;
 			}
@@ -448,8 +394,8 @@ parse_item(const CronField *field, const char *s, size_t len, uint64_t *mask,
 				hi = 7;
 			if (hi < lo)
 			{
-				quote_text(quoted, s + a_start, pos - a_start);
-				set_error(errbuf, errlen, "%s: range %s is reversed",
+				text_quote(quoted, s + a_start, pos - a_start, CRON_QUOTE_MAX);
+				text_format(errbuf, errlen, "%s: range %s is reversed",
 						  field->name, quoted);
 				return false;
 			}
@@ -474,14 +420,14 @@ parse_item(const CronField *field, const char *s, size_t len, uint64_t *mask,
 			goto invalid;
 		if (step == 0)
 		{
-			set_error(errbuf, errlen, "%s: step 0 must be positive",
+			text_format(errbuf, errlen, "%s: step 0 must be positive",
 					  field->name);
 			return false;
 		}
 		if (step > field->star_max - field->min)
 		{
-			quote_text(quoted, s + step_start, pos - step_start);
-			set_error(errbuf, errlen,
+			text_quote(quoted, s + step_start, pos - step_start, CRON_QUOTE_MAX);
+			text_format(errbuf, errlen,
 					  "%s: step %s is larger than the field range %d-%d",
 					  field->name, quoted, field->min, field->star_max);
 			return false;
@@ -503,8 +449,8 @@ parse_item(const CronField *field, const char *s, size_t len, uint64_t *mask,
 	return true;
 
 invalid:
-	quote_text(quoted, s, len);
-	set_error(errbuf, errlen, "%s: invalid value \"%s\"", field->name, quoted);
+	text_quote(quoted, s, len, CRON_QUOTE_MAX);
+	text_format(errbuf, errlen, "%s: invalid value \"%s\"", field->name, quoted);
 	return false;
 }
 
@@ -524,7 +470,7 @@ parse_field(const CronField *field, const char *s, size_t len,
 			end++;
 		if (end == start)
 		{
-			set_error(errbuf, errlen, "%s: empty list item", field->name);
+			text_format(errbuf, errlen, "%s: empty list item", field->name);
 			return false;
 		}
 		if (!parse_item(field, s + start, end - start, mask, errbuf, errlen))
@@ -552,7 +498,7 @@ parse_fields(const char *text, CronExpr *expr, char *errbuf, size_t errlen)
 	{
 		const char *q = p;
 
-		while (*q != '\0' && !is_space(*q))
+		while (*q != '\0' && !text_is_space(*q))
 			q++;
 		if (nfields < 6)
 		{
@@ -560,19 +506,19 @@ parse_fields(const char *text, CronExpr *expr, char *errbuf, size_t errlen)
 			len[nfields] = (size_t) (q - p);
 		}
 		nfields++;
-		while (*q != '\0' && is_space(*q))
+		while (*q != '\0' && text_is_space(*q))
 			q++;
 		p = q;
 	}
 
 	if (nfields == 0)
 	{
-		set_error(errbuf, errlen, "empty expression");
+		text_format(errbuf, errlen, "empty expression");
 		return false;
 	}
 	if (nfields != 5 && nfields != 6)
 	{
-		set_error(errbuf, errlen,
+		text_format(errbuf, errlen,
 				  "wrong number of fields: %lu (expected 5 or 6)",
 				  (unsigned long) nfields);
 		return false;
@@ -624,7 +570,7 @@ parse_fields(const char *text, CronExpr *expr, char *errbuf, size_t errlen)
 		}
 		if (!possible)
 		{
-			set_error(errbuf, errlen,
+			text_format(errbuf, errlen,
 					  "can never fire: no selected month has day %d",
 					  first_day);
 			return false;
@@ -647,11 +593,11 @@ cron_parse(const char *text, CronExpr *expr, char *errbuf, size_t errlen)
 
 	if (text == NULL)
 	{
-		set_error(errbuf, errlen, "empty expression");
+		text_format(errbuf, errlen, "empty expression");
 		return false;
 	}
 	p = text;
-	while (*p != '\0' && is_space(*p))
+	while (*p != '\0' && text_is_space(*p))
 		p++;
 
 	if (*p == '@')
@@ -662,7 +608,7 @@ cron_parse(const char *text, CronExpr *expr, char *errbuf, size_t errlen)
 		int			i;
 		char		quoted[CRON_QUOTE_MAX + 4];
 
-		while (*q != '\0' && !is_space(*q))
+		while (*q != '\0' && !text_is_space(*q))
 			q++;
 		n = (size_t) (q - p);
 		for (i = 0; cron_macros[i].name != NULL; i++)
@@ -678,18 +624,18 @@ cron_parse(const char *text, CronExpr *expr, char *errbuf, size_t errlen)
 			if (k == n)
 				break;
 		}
-		quote_text(quoted, p, n);
+		text_quote(quoted, p, n, CRON_QUOTE_MAX);
 		if (cron_macros[i].name == NULL)
 		{
-			set_error(errbuf, errlen, "unknown macro \"%s\"", quoted);
+			text_format(errbuf, errlen, "unknown macro \"%s\"", quoted);
 			return false;
 		}
 		r = q;
-		while (*r != '\0' && is_space(*r))
+		while (*r != '\0' && text_is_space(*r))
 			r++;
 		if (*r != '\0')
 		{
-			set_error(errbuf, errlen, "unexpected text after macro \"%s\"",
+			text_format(errbuf, errlen, "unexpected text after macro \"%s\"",
 					  quoted);
 			return false;
 		}

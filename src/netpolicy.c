@@ -17,6 +17,7 @@
  *-------------------------------------------------------------------------
  */
 #include "netpolicy.h"
+#include "textutil.h"
 
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -60,62 +61,6 @@ static const unsigned char nat64_prefix[12] = {
  *		Small helpers
  * ----------------------------------------------------------------
  */
-
-#if defined(__GNUC__) || defined(__clang__)
-#define NP_PRINTF(f, a) __attribute__((format(printf, f, a)))
-#else
-#define NP_PRINTF(f, a)
-#endif
-
-static void set_message(char *buf, size_t buflen, const char *fmt,...)
-			NP_PRINTF(3, 4);
-
-static void
-set_message(char *buf, size_t buflen, const char *fmt,...)
-{
-	va_list		ap;
-
-	if (buf == NULL || buflen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf, buflen, fmt, ap);
-	va_end(ap);
-}
-
-/*
- * Copy user input into dst for quoting in a message.  Anything but
- * printable ASCII becomes '?', so that the message is valid in every server
- * encoding (and cannot smuggle line breaks into the log) even when we cut a
- * multibyte character in half, and long input is truncated.  dst must have
- * room for NP_QUOTE_MAX + 4 bytes.
- */
-static void
-quote_text(char *dst, const char *src, size_t len)
-{
-	size_t		n = len > NP_QUOTE_MAX ? NP_QUOTE_MAX : len;
-	size_t		i;
-
-	for (i = 0; i < n; i++)
-	{
-		unsigned char c = (unsigned char) src[i];
-
-		dst[i] = (c >= 0x20 && c < 0x7f) ? (char) c : '?';
-	}
-	if (n < len)
-	{
-		memcpy(dst + n, "...", 3);
-		n += 3;
-	}
-	dst[n] = '\0';
-}
-
-/* Whitespace between rules and words; not isspace(), to be locale-free */
-static bool
-is_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
-		c == '\f' || c == '\v';
-}
 
 /* Does s[0..len) equal the lower-case ASCII word "word", ignoring case? */
 static bool
@@ -277,8 +222,8 @@ parse_target(const char *s, size_t len, NetPolicyRule *rule,
 	}
 	else
 	{
-		quote_text(quoted, s, addrlen);
-		set_message(err, errlen, "\"%s\" is not an IPv4 or IPv6 address",
+		text_quote(quoted, s, addrlen, NP_QUOTE_MAX);
+		text_format(err, errlen, "\"%s\" is not an IPv4 or IPv6 address",
 					quoted);
 		return false;
 	}
@@ -293,15 +238,15 @@ parse_target(const char *s, size_t len, NetPolicyRule *rule,
 
 		if (plen == 0)
 		{
-			set_message(err, errlen, "missing prefix length after \"/\"");
+			text_format(err, errlen, "missing prefix length after \"/\"");
 			return false;
 		}
 		for (i = 0; i < plen; i++)
 		{
 			if (p[i] < '0' || p[i] > '9')
 			{
-				quote_text(quoted, p, plen);
-				set_message(err, errlen, "invalid prefix length \"%s\"",
+				text_quote(quoted, p, plen, NP_QUOTE_MAX);
+				text_format(err, errlen, "invalid prefix length \"%s\"",
 							quoted);
 				return false;
 			}
@@ -311,8 +256,8 @@ parse_target(const char *s, size_t len, NetPolicyRule *rule,
 		}
 		if (value > maxprefix)
 		{
-			quote_text(quoted, p, plen);
-			set_message(err, errlen, "prefix %s out of range 0-%d",
+			text_quote(quoted, p, plen, NP_QUOTE_MAX);
+			text_format(err, errlen, "prefix %s out of range 0-%d",
 						quoted, maxprefix);
 			return false;
 		}
@@ -339,10 +284,10 @@ parse_target(const char *s, size_t len, NetPolicyRule *rule,
 			else if (bits < 8)
 				masked[i] &= (unsigned char) (0xff << (8 - bits));
 		}
-		quote_text(quoted, s, len);
+		text_quote(quoted, s, len, NP_QUOTE_MAX);
 		if (inet_ntop(rule->family, masked, net, sizeof(net)) == NULL)
 			strcpy(net, "?");
-		set_message(err, errlen,
+		text_format(err, errlen,
 					"%s has bits set to the right of the prefix; did you mean %s/%d?",
 					quoted, net, rule->prefix);
 		return false;
@@ -378,13 +323,13 @@ parse_rule(const char *s, size_t len, int ruleno, NetPolicyRule *rule,
 	size_t		target_start;
 	size_t		target_end;
 
-	while (verb_end < len && !is_space(s[verb_end]))
+	while (verb_end < len && !text_is_space(s[verb_end]))
 		verb_end++;
 	target_start = verb_end;
-	while (target_start < len && is_space(s[target_start]))
+	while (target_start < len && text_is_space(s[target_start]))
 		target_start++;
 	target_end = target_start;
-	while (target_end < len && !is_space(s[target_end]))
+	while (target_end < len && !text_is_space(s[target_end]))
 		target_end++;
 
 	if (word_is(s, verb_end, "allow"))
@@ -393,8 +338,8 @@ parse_rule(const char *s, size_t len, int ruleno, NetPolicyRule *rule,
 		rule->allow = false;
 	else
 	{
-		quote_text(quoted, s, len);
-		set_message(err, errlen,
+		text_quote(quoted, s, len, NP_QUOTE_MAX);
+		text_format(err, errlen,
 					"rule %d \"%s\": must start with \"allow\" or \"deny\"",
 					ruleno, quoted);
 		return false;
@@ -402,8 +347,8 @@ parse_rule(const char *s, size_t len, int ruleno, NetPolicyRule *rule,
 
 	if (target_start == len)
 	{
-		quote_text(quoted, s, len);
-		set_message(err, errlen,
+		text_quote(quoted, s, len, NP_QUOTE_MAX);
+		text_format(err, errlen,
 					"rule %d \"%s\": missing address or \"all\" after \"%s\"",
 					ruleno, quoted, rule->allow ? "allow" : "deny");
 		return false;
@@ -413,11 +358,11 @@ parse_rule(const char *s, size_t len, int ruleno, NetPolicyRule *rule,
 		char		extra[NP_QUOTE_MAX + 4];
 		size_t		extra_start = target_end;
 
-		while (is_space(s[extra_start]))
+		while (text_is_space(s[extra_start]))
 			extra_start++;
-		quote_text(quoted, s, len);
-		quote_text(extra, s + extra_start, len - extra_start);
-		set_message(err, errlen, "rule %d \"%s\": unexpected \"%s\" at the end",
+		text_quote(quoted, s, len, NP_QUOTE_MAX);
+		text_quote(extra, s + extra_start, len - extra_start, NP_QUOTE_MAX);
+		text_format(err, errlen, "rule %d \"%s\": unexpected \"%s\" at the end",
 					ruleno, quoted, extra);
 		return false;
 	}
@@ -425,8 +370,8 @@ parse_rule(const char *s, size_t len, int ruleno, NetPolicyRule *rule,
 	if (!parse_target(s + target_start, target_end - target_start, rule,
 					  detail, sizeof(detail)))
 	{
-		quote_text(quoted, s, len);
-		set_message(err, errlen, "rule %d \"%s\": %s", ruleno, quoted, detail);
+		text_quote(quoted, s, len, NP_QUOTE_MAX);
+		text_format(err, errlen, "rule %d \"%s\": %s", ruleno, quoted, detail);
 		return false;
 	}
 	return true;
@@ -452,24 +397,24 @@ netpolicy_parse(const char *text, NetPolicy *policy, char *err, size_t errlen)
 			end = p + strlen(p);
 		ruleno++;
 
-		while (start < end && is_space(*start))
+		while (start < end && text_is_space(*start))
 			start++;
 		len = (size_t) (end - start);
-		while (len > 0 && is_space(start[len - 1]))
+		while (len > 0 && text_is_space(start[len - 1]))
 			len--;
 
 		if (len == 0)
 		{
 			if (ruleno == 1 && *end == '\0')
-				set_message(err, errlen,
+				text_format(err, errlen,
 							"the policy is empty: it needs at least one rule, such as \"allow all\" or \"deny all\"");
 			else
-				set_message(err, errlen, "rule %d is empty", ruleno);
+				text_format(err, errlen, "rule %d is empty", ruleno);
 			return false;
 		}
 		if (result.nrules >= NETPOLICY_MAX_RULES)
 		{
-			set_message(err, errlen, "too many rules: at most %d are allowed",
+			text_format(err, errlen, "too many rules: at most %d are allowed",
 						NETPOLICY_MAX_RULES);
 			return false;
 		}
@@ -509,12 +454,12 @@ decide(const NetPolicy *policy, const NetAddr *a, const char *shown,
 			char		ruletext[NP_RULE_TEXT];
 
 			format_rule(ruletext, sizeof(ruletext), r);
-			set_message(why, whylen, "%s is %s by rule %d \"%s\"", shown,
+			text_format(why, whylen, "%s is %s by rule %d \"%s\"", shown,
 						r->allow ? "allowed" : "denied", i + 1, ruletext);
 			return r->allow;
 		}
 	}
-	set_message(why, whylen, "%s is denied because it matches no rule", shown);
+	text_format(why, whylen, "%s is denied because it matches no rule", shown);
 	return false;
 }
 
@@ -530,7 +475,7 @@ netpolicy_allows(const NetPolicy *policy, const struct sockaddr *addr,
 	if (addr == NULL ||
 		len < (socklen_t) (offsetof(struct sockaddr, sa_family) + sizeof(family)))
 	{
-		set_message(why, whylen, "no address given");
+		text_format(why, whylen, "no address given");
 		return false;
 	}
 
@@ -558,10 +503,10 @@ netpolicy_allows(const NetPolicy *policy, const struct sockaddr *addr,
 	else
 	{
 		if (family == AF_INET || family == AF_INET6)
-			set_message(why, whylen, "%s address is too short (%u bytes)",
+			text_format(why, whylen, "%s address is too short (%u bytes)",
 						family == AF_INET ? "IPv4" : "IPv6", (unsigned) len);
 		else
-			set_message(why, whylen,
+			text_format(why, whylen,
 						"address family %d is neither IPv4 nor IPv6",
 						(int) family);
 		return false;
@@ -582,7 +527,7 @@ netpolicy_allows(const NetPolicy *policy, const struct sockaddr *addr,
 
 	if (policy == NULL)
 	{
-		set_message(why, whylen, "%s is denied because there is no policy",
+		text_format(why, whylen, "%s is denied because there is no policy",
 					shown);
 		return false;
 	}
@@ -628,9 +573,9 @@ netpolicy_allows_text(const NetPolicy *policy, const char *ip_literal,
 	{
 		char		quoted[NP_QUOTE_MAX + 4];
 
-		quote_text(quoted, ip_literal ? ip_literal : "",
-				   ip_literal ? strlen(ip_literal) : 0);
-		set_message(why, whylen, "\"%s\" is not an IP address", quoted);
+		text_quote(quoted, ip_literal ? ip_literal : "",
+				   ip_literal ? strlen(ip_literal) : 0, NP_QUOTE_MAX);
+		text_format(why, whylen, "\"%s\" is not an IP address", quoted);
 		return false;
 	}
 	len = ss.ss_family == AF_INET ? (socklen_t) sizeof(struct sockaddr_in) :

@@ -26,22 +26,8 @@
 #include <time.h>
 
 #include "cron.h"
+#include "check.h"
 
-static int	n_passed = 0;
-static int	n_failed = 0;
-
-#define CHECK(cond, ...) \
-	do { \
-		if (cond) \
-			n_passed++; \
-		else \
-		{ \
-			n_failed++; \
-			printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-			printf(__VA_ARGS__); \
-			printf("\n"); \
-		} \
-	} while (0)
 
 
 /* ----------------------------------------------------------------
@@ -1166,6 +1152,5 @@ main(int argc, char **argv)
 	run_year_walks();
 	if (speed)
 		run_speed();
-	printf("%d passed, %d failed\n", n_passed, n_failed);
-	return n_failed == 0 ? 0 : 1;
+	return check_report();
 }

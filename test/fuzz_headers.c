@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "validate.h"
+#include "fuzz_check.h"
 
 #define FUZZ_MAX_INPUT (JOBSCHED_MAX_HEADER_VALUE + 512)
 
@@ -41,23 +42,6 @@ same_ignoring_case(const char *a, const char *b)
 			return false;
 	}
 	return *a == *b;
-}
-
-/*
- * abort() unless s is a non-empty, NUL-terminated printable-ASCII message
- * within room bytes (0: a static string, terminated by definition)
- */
-static void
-check_message(const char *s, size_t room)
-{
-	const char *nul = room ? memchr(s, '\0', room) : s + strlen(s);
-	const char *p;
-
-	if (nul == NULL || nul == s)
-		abort();
-	for (p = s; p < nul; p++)
-		if ((unsigned char) *p < 0x20 || (unsigned char) *p >= 0x7f)
-			abort();
 }
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -111,8 +95,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (msg != NULL)
 	{
-		check_message(msg, msg == buf ? sizeof(buf) : 0);
-		check_message(msg2, msg2 == small ? sizeof(small) : 0);
+		check_message_text(msg, msg == buf ? sizeof(buf) : 0, false);
+		check_message_text(msg2, msg2 == small ? sizeof(small) : 0, false);
 		/* a formatted message must be complete in a full-size buffer */
 		if (msg == buf && strlen(buf) >= sizeof(buf) - 1)
 			abort();

@@ -32,22 +32,9 @@
 #include <string.h>
 
 #include "netpolicy.h"
+#include "fuzz_check.h"
 
 #define FUZZ_MAX_INPUT 4096
-
-/* abort() unless buf holds a non-empty printable-ASCII string */
-static void
-check_message(const char *buf, size_t room, bool may_be_empty)
-{
-	const char *nul = memchr(buf, '\0', room);
-	const char *p;
-
-	if (nul == NULL || (nul == buf && !may_be_empty))
-		abort();
-	for (p = buf; p < nul; p++)
-		if ((unsigned char) *p < 0x20 || (unsigned char) *p >= 0x7f)
-			abort();
-}
 
 static int
 bit(const unsigned char *a, int i)
@@ -146,7 +133,7 @@ probe(const NetPolicy *p, int family, const unsigned char *a)
 		allowed = netpolicy_allows(p, (struct sockaddr *) &sin6, sizeof(sin6),
 								   why, sizeof(why));
 	}
-	check_message(why, sizeof(why), false);
+	check_message_text(why, sizeof(why), false);
 	if (allowed != (ruleno > 0 && p->rules[ruleno - 1].allow))
 		abort();
 	if (ruleno > 0)
@@ -258,14 +245,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(err, 'X', sizeof(err));
 	if (!netpolicy_parse(text, &policy, err, sizeof(err)))
 	{
-		check_message(err, sizeof(err), false);
+		check_message_text(err, sizeof(err), false);
 		if (memcmp(&policy, &sentinel, sizeof(policy)) != 0)
 			abort();
 		/* truncation into a tiny buffer must stay in bounds */
 		memset(small, 'X', sizeof(small));
 		if (netpolicy_parse(text, &policy, small, sizeof(small)))
 			abort();
-		check_message(small, sizeof(small), false);
+		check_message_text(small, sizeof(small), false);
 		return 0;
 	}
 

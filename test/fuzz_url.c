@@ -29,29 +29,13 @@
 #include <string.h>
 
 #include "netpolicy.h"
+#include "fuzz_check.h"
 #include "validate.h"
 
 #define FUZZ_MAX_INPUT (JOBSCHED_MAX_URL_LENGTH + 64)
 
 static NetPolicy default_policy;
 static bool default_policy_ready = false;
-
-/*
- * abort() unless s is a non-empty, NUL-terminated printable-ASCII message
- * within room bytes (0: a static string, terminated by definition)
- */
-static void
-check_message(const char *s, size_t room)
-{
-	const char *nul = room ? memchr(s, '\0', room) : s + strlen(s);
-	const char *p;
-
-	if (nul == NULL || nul == s)
-		abort();
-	for (p = s; p < nul; p++)
-		if ((unsigned char) *p < 0x20 || (unsigned char) *p >= 0x7f)
-			abort();
-}
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -94,7 +78,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (msg != NULL)
 	{
-		check_message(msg, 0);
+		check_message_text(msg, 0, false);
 		return 0;
 	}
 
@@ -134,7 +118,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (a1 != a2 || strcmp(why, why2) != 0)
 			abort();
-		check_message(why, sizeof(why));
+		check_message_text(why, sizeof(why), false);
 
 		/* the normalized IPv4 host must be exactly what inet_ntop prints */
 		if (ss.ss_family == AF_INET)
@@ -150,7 +134,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* a name, not an IP literal: the policy must refuse it as text */
 		if (netpolicy_allows_text(&default_policy, host, why, sizeof(why)))
 			abort();
-		check_message(why, sizeof(why));
+		check_message_text(why, sizeof(why), false);
 	}
 	return 0;
 }

@@ -28,22 +28,8 @@
 
 #include "netpolicy.h"
 #include "validate.h"
+#include "check.h"
 
-static int	n_passed = 0;
-static int	n_failed = 0;
-
-#define CHECK(cond, ...) \
-	do { \
-		if (cond) \
-			n_passed++; \
-		else \
-		{ \
-			n_failed++; \
-			printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-			printf(__VA_ARGS__); \
-			printf("\n"); \
-		} \
-	} while (0)
 
 /* NULL-safe string display for failure messages */
 static const char *
@@ -1183,6 +1169,5 @@ main(void)
 	run_url_cases();
 	run_url_policy_cases();
 	run_header_cases();
-	printf("%d passed, %d failed\n", n_passed, n_failed);
-	return n_failed == 0 ? 0 : 1;
+	return check_report();
 }

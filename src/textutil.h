@@ -1,0 +1,45 @@
+/*-------------------------------------------------------------------------
+ *
+ * textutil.h
+ *		Message helpers shared by the pure-C parsers (cron.c, netpolicy.c).
+ *
+ * No PostgreSQL headers: these parsers are unit-tested and fuzzed on their
+ * own.
+ *
+ * src/textutil.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef JOBSCHED_TEXTUTIL_H
+#define JOBSCHED_TEXTUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define TEXT_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define TEXT_PRINTF(f, a)
+#endif
+
+/* snprintf into buf, which may be NULL (or buflen 0) when no message is wanted */
+extern void text_format(char *buf, size_t buflen, const char *fmt,...) TEXT_PRINTF(3, 4);
+
+/*
+ * Copy user input src[0..len) into dst for quoting in a message: anything
+ * but printable ASCII becomes '?', so the message is valid in every server
+ * encoding (and cannot smuggle line breaks into the log) even when a
+ * multibyte character is cut in half; input longer than max is cut and
+ * "..." appended.  dst must have room for max + 4 bytes.
+ */
+extern void text_quote(char *dst, const char *src, size_t len, size_t max);
+
+/* Whitespace between words; not isspace(), to stay locale-independent */
+static inline bool
+text_is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
+		c == '\f' || c == '\v';
+}
+
+#endif							/* JOBSCHED_TEXTUTIL_H */
