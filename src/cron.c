@@ -366,8 +366,8 @@ parse_item(const CronField *field, const char *s, size_t len, uint64_t *mask,
 			goto invalid;
 		if (lo < field->min || lo > field->max)
 		{
-			text_quote(quoted, s + a_start, pos - a_start, CRON_QUOTE_MAX);
-			text_format(errbuf, errlen, "%s %s out of range %d-%d",
+			jobsched_quote_input(quoted, s + a_start, pos - a_start, CRON_QUOTE_MAX);
+			jobsched_format_message(errbuf, errlen, "%s %s out of range %d-%d",
 					  field->name, quoted, field->min, field->max);
 			return false;
 		}
@@ -379,8 +379,8 @@ parse_item(const CronField *field, const char *s, size_t len, uint64_t *mask,
 				goto invalid;
 			if (hi < field->min || hi > field->max)
 			{
-				text_quote(quoted, s + b_start, pos - b_start, CRON_QUOTE_MAX);
-				text_format(errbuf, errlen, "%s %s out of range %d-%d",
+				jobsched_quote_input(quoted, s + b_start, pos - b_start, CRON_QUOTE_MAX);
+				jobsched_format_message(errbuf, errlen, "%s %s out of range %d-%d",
 						  field->name, quoted, field->min, field->max);
 				return false;
 			}
@@ -394,8 +394,8 @@ parse_item(const CronField *field, const char *s, size_t len, uint64_t *mask,
 				hi = 7;
 			if (hi < lo)
 			{
-				text_quote(quoted, s + a_start, pos - a_start, CRON_QUOTE_MAX);
-				text_format(errbuf, errlen, "%s: range %s is reversed",
+				jobsched_quote_input(quoted, s + a_start, pos - a_start, CRON_QUOTE_MAX);
+				jobsched_format_message(errbuf, errlen, "%s: range %s is reversed",
 						  field->name, quoted);
 				return false;
 			}
@@ -420,14 +420,14 @@ parse_item(const CronField *field, const char *s, size_t len, uint64_t *mask,
 			goto invalid;
 		if (step == 0)
 		{
-			text_format(errbuf, errlen, "%s: step 0 must be positive",
+			jobsched_format_message(errbuf, errlen, "%s: step 0 must be positive",
 					  field->name);
 			return false;
 		}
 		if (step > field->star_max - field->min)
 		{
-			text_quote(quoted, s + step_start, pos - step_start, CRON_QUOTE_MAX);
-			text_format(errbuf, errlen,
+			jobsched_quote_input(quoted, s + step_start, pos - step_start, CRON_QUOTE_MAX);
+			jobsched_format_message(errbuf, errlen,
 					  "%s: step %s is larger than the field range %d-%d",
 					  field->name, quoted, field->min, field->star_max);
 			return false;
@@ -449,8 +449,8 @@ parse_item(const CronField *field, const char *s, size_t len, uint64_t *mask,
 	return true;
 
 invalid:
-	text_quote(quoted, s, len, CRON_QUOTE_MAX);
-	text_format(errbuf, errlen, "%s: invalid value \"%s\"", field->name, quoted);
+	jobsched_quote_input(quoted, s, len, CRON_QUOTE_MAX);
+	jobsched_format_message(errbuf, errlen, "%s: invalid value \"%s\"", field->name, quoted);
 	return false;
 }
 
@@ -470,7 +470,7 @@ parse_field(const CronField *field, const char *s, size_t len,
 			end++;
 		if (end == start)
 		{
-			text_format(errbuf, errlen, "%s: empty list item", field->name);
+			jobsched_format_message(errbuf, errlen, "%s: empty list item", field->name);
 			return false;
 		}
 		if (!parse_item(field, s + start, end - start, mask, errbuf, errlen))
@@ -498,7 +498,7 @@ parse_fields(const char *text, CronExpr *expr, char *errbuf, size_t errlen)
 	{
 		const char *q = p;
 
-		while (*q != '\0' && !text_is_space(*q))
+		while (*q != '\0' && !jobsched_is_space(*q))
 			q++;
 		if (nfields < 6)
 		{
@@ -506,19 +506,19 @@ parse_fields(const char *text, CronExpr *expr, char *errbuf, size_t errlen)
 			len[nfields] = (size_t) (q - p);
 		}
 		nfields++;
-		while (*q != '\0' && text_is_space(*q))
+		while (*q != '\0' && jobsched_is_space(*q))
 			q++;
 		p = q;
 	}
 
 	if (nfields == 0)
 	{
-		text_format(errbuf, errlen, "empty expression");
+		jobsched_format_message(errbuf, errlen, "empty expression");
 		return false;
 	}
 	if (nfields != 5 && nfields != 6)
 	{
-		text_format(errbuf, errlen,
+		jobsched_format_message(errbuf, errlen,
 				  "wrong number of fields: %lu (expected 5 or 6)",
 				  (unsigned long) nfields);
 		return false;
@@ -570,7 +570,7 @@ parse_fields(const char *text, CronExpr *expr, char *errbuf, size_t errlen)
 		}
 		if (!possible)
 		{
-			text_format(errbuf, errlen,
+			jobsched_format_message(errbuf, errlen,
 					  "can never fire: no selected month has day %d",
 					  first_day);
 			return false;
@@ -593,11 +593,11 @@ cron_parse(const char *text, CronExpr *expr, char *errbuf, size_t errlen)
 
 	if (text == NULL)
 	{
-		text_format(errbuf, errlen, "empty expression");
+		jobsched_format_message(errbuf, errlen, "empty expression");
 		return false;
 	}
 	p = text;
-	while (*p != '\0' && text_is_space(*p))
+	while (*p != '\0' && jobsched_is_space(*p))
 		p++;
 
 	if (*p == '@')
@@ -608,7 +608,7 @@ cron_parse(const char *text, CronExpr *expr, char *errbuf, size_t errlen)
 		int			i;
 		char		quoted[CRON_QUOTE_MAX + 4];
 
-		while (*q != '\0' && !text_is_space(*q))
+		while (*q != '\0' && !jobsched_is_space(*q))
 			q++;
 		n = (size_t) (q - p);
 		for (i = 0; cron_macros[i].name != NULL; i++)
@@ -624,18 +624,18 @@ cron_parse(const char *text, CronExpr *expr, char *errbuf, size_t errlen)
 			if (k == n)
 				break;
 		}
-		text_quote(quoted, p, n, CRON_QUOTE_MAX);
+		jobsched_quote_input(quoted, p, n, CRON_QUOTE_MAX);
 		if (cron_macros[i].name == NULL)
 		{
-			text_format(errbuf, errlen, "unknown macro \"%s\"", quoted);
+			jobsched_format_message(errbuf, errlen, "unknown macro \"%s\"", quoted);
 			return false;
 		}
 		r = q;
-		while (*r != '\0' && text_is_space(*r))
+		while (*r != '\0' && jobsched_is_space(*r))
 			r++;
 		if (*r != '\0')
 		{
-			text_format(errbuf, errlen, "unexpected text after macro \"%s\"",
+			jobsched_format_message(errbuf, errlen, "unexpected text after macro \"%s\"",
 					  quoted);
 			return false;
 		}

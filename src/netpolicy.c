@@ -222,8 +222,8 @@ parse_target(const char *s, size_t len, NetPolicyRule *rule,
 	}
 	else
 	{
-		text_quote(quoted, s, addrlen, NP_QUOTE_MAX);
-		text_format(err, errlen, "\"%s\" is not an IPv4 or IPv6 address",
+		jobsched_quote_input(quoted, s, addrlen, NP_QUOTE_MAX);
+		jobsched_format_message(err, errlen, "\"%s\" is not an IPv4 or IPv6 address",
 					quoted);
 		return false;
 	}
@@ -238,15 +238,15 @@ parse_target(const char *s, size_t len, NetPolicyRule *rule,
 
 		if (plen == 0)
 		{
-			text_format(err, errlen, "missing prefix length after \"/\"");
+			jobsched_format_message(err, errlen, "missing prefix length after \"/\"");
 			return false;
 		}
 		for (i = 0; i < plen; i++)
 		{
 			if (p[i] < '0' || p[i] > '9')
 			{
-				text_quote(quoted, p, plen, NP_QUOTE_MAX);
-				text_format(err, errlen, "invalid prefix length \"%s\"",
+				jobsched_quote_input(quoted, p, plen, NP_QUOTE_MAX);
+				jobsched_format_message(err, errlen, "invalid prefix length \"%s\"",
 							quoted);
 				return false;
 			}
@@ -256,8 +256,8 @@ parse_target(const char *s, size_t len, NetPolicyRule *rule,
 		}
 		if (value > maxprefix)
 		{
-			text_quote(quoted, p, plen, NP_QUOTE_MAX);
-			text_format(err, errlen, "prefix %s out of range 0-%d",
+			jobsched_quote_input(quoted, p, plen, NP_QUOTE_MAX);
+			jobsched_format_message(err, errlen, "prefix %s out of range 0-%d",
 						quoted, maxprefix);
 			return false;
 		}
@@ -284,10 +284,10 @@ parse_target(const char *s, size_t len, NetPolicyRule *rule,
 			else if (bits < 8)
 				masked[i] &= (unsigned char) (0xff << (8 - bits));
 		}
-		text_quote(quoted, s, len, NP_QUOTE_MAX);
+		jobsched_quote_input(quoted, s, len, NP_QUOTE_MAX);
 		if (inet_ntop(rule->family, masked, net, sizeof(net)) == NULL)
 			strcpy(net, "?");
-		text_format(err, errlen,
+		jobsched_format_message(err, errlen,
 					"%s has bits set to the right of the prefix; did you mean %s/%d?",
 					quoted, net, rule->prefix);
 		return false;
@@ -323,13 +323,13 @@ parse_rule(const char *s, size_t len, int ruleno, NetPolicyRule *rule,
 	size_t		target_start;
 	size_t		target_end;
 
-	while (verb_end < len && !text_is_space(s[verb_end]))
+	while (verb_end < len && !jobsched_is_space(s[verb_end]))
 		verb_end++;
 	target_start = verb_end;
-	while (target_start < len && text_is_space(s[target_start]))
+	while (target_start < len && jobsched_is_space(s[target_start]))
 		target_start++;
 	target_end = target_start;
-	while (target_end < len && !text_is_space(s[target_end]))
+	while (target_end < len && !jobsched_is_space(s[target_end]))
 		target_end++;
 
 	if (word_is(s, verb_end, "allow"))
@@ -338,8 +338,8 @@ parse_rule(const char *s, size_t len, int ruleno, NetPolicyRule *rule,
 		rule->allow = false;
 	else
 	{
-		text_quote(quoted, s, len, NP_QUOTE_MAX);
-		text_format(err, errlen,
+		jobsched_quote_input(quoted, s, len, NP_QUOTE_MAX);
+		jobsched_format_message(err, errlen,
 					"rule %d \"%s\": must start with \"allow\" or \"deny\"",
 					ruleno, quoted);
 		return false;
@@ -347,8 +347,8 @@ parse_rule(const char *s, size_t len, int ruleno, NetPolicyRule *rule,
 
 	if (target_start == len)
 	{
-		text_quote(quoted, s, len, NP_QUOTE_MAX);
-		text_format(err, errlen,
+		jobsched_quote_input(quoted, s, len, NP_QUOTE_MAX);
+		jobsched_format_message(err, errlen,
 					"rule %d \"%s\": missing address or \"all\" after \"%s\"",
 					ruleno, quoted, rule->allow ? "allow" : "deny");
 		return false;
@@ -358,11 +358,11 @@ parse_rule(const char *s, size_t len, int ruleno, NetPolicyRule *rule,
 		char		extra[NP_QUOTE_MAX + 4];
 		size_t		extra_start = target_end;
 
-		while (text_is_space(s[extra_start]))
+		while (jobsched_is_space(s[extra_start]))
 			extra_start++;
-		text_quote(quoted, s, len, NP_QUOTE_MAX);
-		text_quote(extra, s + extra_start, len - extra_start, NP_QUOTE_MAX);
-		text_format(err, errlen, "rule %d \"%s\": unexpected \"%s\" at the end",
+		jobsched_quote_input(quoted, s, len, NP_QUOTE_MAX);
+		jobsched_quote_input(extra, s + extra_start, len - extra_start, NP_QUOTE_MAX);
+		jobsched_format_message(err, errlen, "rule %d \"%s\": unexpected \"%s\" at the end",
 					ruleno, quoted, extra);
 		return false;
 	}
@@ -370,8 +370,8 @@ parse_rule(const char *s, size_t len, int ruleno, NetPolicyRule *rule,
 	if (!parse_target(s + target_start, target_end - target_start, rule,
 					  detail, sizeof(detail)))
 	{
-		text_quote(quoted, s, len, NP_QUOTE_MAX);
-		text_format(err, errlen, "rule %d \"%s\": %s", ruleno, quoted, detail);
+		jobsched_quote_input(quoted, s, len, NP_QUOTE_MAX);
+		jobsched_format_message(err, errlen, "rule %d \"%s\": %s", ruleno, quoted, detail);
 		return false;
 	}
 	return true;
@@ -397,24 +397,24 @@ netpolicy_parse(const char *text, NetPolicy *policy, char *err, size_t errlen)
 			end = p + strlen(p);
 		ruleno++;
 
-		while (start < end && text_is_space(*start))
+		while (start < end && jobsched_is_space(*start))
 			start++;
 		len = (size_t) (end - start);
-		while (len > 0 && text_is_space(start[len - 1]))
+		while (len > 0 && jobsched_is_space(start[len - 1]))
 			len--;
 
 		if (len == 0)
 		{
 			if (ruleno == 1 && *end == '\0')
-				text_format(err, errlen,
+				jobsched_format_message(err, errlen,
 							"the policy is empty: it needs at least one rule, such as \"allow all\" or \"deny all\"");
 			else
-				text_format(err, errlen, "rule %d is empty", ruleno);
+				jobsched_format_message(err, errlen, "rule %d is empty", ruleno);
 			return false;
 		}
 		if (result.nrules >= NETPOLICY_MAX_RULES)
 		{
-			text_format(err, errlen, "too many rules: at most %d are allowed",
+			jobsched_format_message(err, errlen, "too many rules: at most %d are allowed",
 						NETPOLICY_MAX_RULES);
 			return false;
 		}
@@ -454,12 +454,12 @@ decide(const NetPolicy *policy, const NetAddr *a, const char *shown,
 			char		ruletext[NP_RULE_TEXT];
 
 			format_rule(ruletext, sizeof(ruletext), r);
-			text_format(why, whylen, "%s is %s by rule %d \"%s\"", shown,
+			jobsched_format_message(why, whylen, "%s is %s by rule %d \"%s\"", shown,
 						r->allow ? "allowed" : "denied", i + 1, ruletext);
 			return r->allow;
 		}
 	}
-	text_format(why, whylen, "%s is denied because it matches no rule", shown);
+	jobsched_format_message(why, whylen, "%s is denied because it matches no rule", shown);
 	return false;
 }
 
@@ -475,7 +475,7 @@ netpolicy_allows(const NetPolicy *policy, const struct sockaddr *addr,
 	if (addr == NULL ||
 		len < (socklen_t) (offsetof(struct sockaddr, sa_family) + sizeof(family)))
 	{
-		text_format(why, whylen, "no address given");
+		jobsched_format_message(why, whylen, "no address given");
 		return false;
 	}
 
@@ -503,10 +503,10 @@ netpolicy_allows(const NetPolicy *policy, const struct sockaddr *addr,
 	else
 	{
 		if (family == AF_INET || family == AF_INET6)
-			text_format(why, whylen, "%s address is too short (%u bytes)",
+			jobsched_format_message(why, whylen, "%s address is too short (%u bytes)",
 						family == AF_INET ? "IPv4" : "IPv6", (unsigned) len);
 		else
-			text_format(why, whylen,
+			jobsched_format_message(why, whylen,
 						"address family %d is neither IPv4 nor IPv6",
 						(int) family);
 		return false;
@@ -527,7 +527,7 @@ netpolicy_allows(const NetPolicy *policy, const struct sockaddr *addr,
 
 	if (policy == NULL)
 	{
-		text_format(why, whylen, "%s is denied because there is no policy",
+		jobsched_format_message(why, whylen, "%s is denied because there is no policy",
 					shown);
 		return false;
 	}
@@ -573,9 +573,9 @@ netpolicy_allows_text(const NetPolicy *policy, const char *ip_literal,
 	{
 		char		quoted[NP_QUOTE_MAX + 4];
 
-		text_quote(quoted, ip_literal ? ip_literal : "",
+		jobsched_quote_input(quoted, ip_literal ? ip_literal : "",
 				   ip_literal ? strlen(ip_literal) : 0, NP_QUOTE_MAX);
-		text_format(why, whylen, "\"%s\" is not an IP address", quoted);
+		jobsched_format_message(why, whylen, "\"%s\" is not an IP address", quoted);
 		return false;
 	}
 	len = ss.ss_family == AF_INET ? (socklen_t) sizeof(struct sockaddr_in) :

@@ -14,7 +14,7 @@
 #include "textutil.h"
 
 void
-text_format(char *buf, size_t buflen, const char *fmt,...)
+jobsched_format_message(char *buf, size_t buflen, const char *fmt,...)
 {
 	va_list		ap;
 
@@ -26,7 +26,7 @@ text_format(char *buf, size_t buflen, const char *fmt,...)
 }
 
 void
-text_quote(char *dst, const char *src, size_t len, size_t max)
+jobsched_quote_input(char *dst, const char *src, size_t len, size_t max)
 {
 	size_t		n = len > max ? max : len;
 	size_t		i;

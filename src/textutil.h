@@ -23,7 +23,7 @@
 #endif
 
 /* snprintf into buf, which may be NULL (or buflen 0) when no message is wanted */
-extern void text_format(char *buf, size_t buflen, const char *fmt,...) TEXT_PRINTF(3, 4);
+extern void jobsched_format_message(char *buf, size_t buflen, const char *fmt,...) TEXT_PRINTF(3, 4);
 
 /*
  * Copy user input src[0..len) into dst for quoting in a message: anything
@@ -32,11 +32,11 @@ extern void text_format(char *buf, size_t buflen, const char *fmt,...) TEXT_PRIN
  * multibyte character is cut in half; input longer than max is cut and
  * "..." appended.  dst must have room for max + 4 bytes.
  */
-extern void text_quote(char *dst, const char *src, size_t len, size_t max);
+extern void jobsched_quote_input(char *dst, const char *src, size_t len, size_t max);
 
 /* Whitespace between words; not isspace(), to stay locale-independent */
 static inline bool
-text_is_space(char c)
+jobsched_is_space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
 		c == '\f' || c == '\v';
