@@ -48,6 +48,8 @@
 #define KICK_EVERY 32
 /* Results wait at most this long to be written with others. */
 #define FLUSH_DELAY_US (10 * 1000)
+/* ... or, while runs are waiting to go out, at most this long. */
+#define FLUSH_MAX_DELAY_US (200 * 1000)
 /* Re-check the catalog at most this often when it says a run is due but none could be claimed (locked rows). */
 #define RECLAIM_BACKOFF_US (10 * 1000)
 #define PURGE_INTERVAL_US (10 * USECS_PER_SEC)
@@ -143,13 +145,15 @@ flush_results(TimestampTz *next_due)
 		*next_due = next_retry;
 }
 
-/* Whether a queued run is due now and could go out. */
+/*
+ * Whether runs are due and waiting to go out: for a free slot, or for their
+ * host to have one (parked in hosts.c; a slot frees only when the worker
+ * reads a response, so writing results now would hold them up too).
+ */
 static bool
 sends_waiting(TimestampTz now)
 {
-	if (http_in_flight() >= in_flight_limit)
-		return false;
-	return !dlist_is_empty(&ready) ||
+	return !dlist_is_empty(&ready) || hosts_parked() > 0 ||
 		(queued > 0 &&
 		 pairingheap_container(HttpRequest, heap_node,
 							   pairingheap_first(queue))->send_at <= now);
@@ -369,6 +373,8 @@ jobsched_worker_main(Datum main_arg)
 	TimestampTz next_due = 0;	/* 0: ask the catalog */
 	TimestampTz next_purge = 0;
 	TimestampTz reclaim_not_before = 0;
+	TimestampTz flush_at;
+	bool		busy;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, handle_sigterm);
@@ -444,16 +450,21 @@ jobsched_worker_main(Datum main_arg)
 		send_due();
 
 		/*
-		 * A full batch of results is written at once; a partial one waits
-		 * while runs are due to go out, so a burst is not held up by it.
+		 * A full batch of results is written at once; a partial one, and the
+		 * purge, wait while runs are due to go out, so that the runs of a
+		 * busy second are not held up by them.
 		 */
 		now = GetCurrentTimestamp();
-		if (nresults >= jobsched_batch_size ||
-			(nresults > 0 && now - oldest_result_at >= FLUSH_DELAY_US &&
-			 !sends_waiting(now)))
+		busy = sends_waiting(now);
+		flush_at = oldest_result_at + (busy ? FLUSH_MAX_DELAY_US : FLUSH_DELAY_US);
+		if (nresults >= jobsched_batch_size || (nresults > 0 && now >= flush_at))
+		{
 			flush_results(&next_due);
+			now = GetCurrentTimestamp();
+			busy = sends_waiting(now);
+		}
 
-		if (jobsched_history_retention > 0 && now >= next_purge)
+		if (jobsched_history_retention > 0 && now >= next_purge && !busy)
 		{
 			int			purged = store_purge(now - (TimestampTz) jobsched_history_retention * 60 * USECS_PER_SEC,
 											 PURGE_BATCH);
@@ -479,8 +490,9 @@ jobsched_worker_main(Datum main_arg)
 		if (!dlist_is_empty(&ready) && http_in_flight() < in_flight_limit)
 			timeout = 0;
 		if (nresults > 0)
-			timeout = min_timeout(timeout, ms_until(oldest_result_at + FLUSH_DELAY_US, now));
-		if (jobsched_history_retention > 0)
+			timeout = min_timeout(timeout,
+								  ms_until(oldest_result_at + (busy ? FLUSH_MAX_DELAY_US : FLUSH_DELAY_US), now));
+		if (jobsched_history_retention > 0 && !busy)
 			timeout = min_timeout(timeout, ms_until(next_purge, now));
 
 		pgstat_report_activity(STATE_IDLE, NULL);
