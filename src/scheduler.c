@@ -54,6 +54,8 @@
 #define RECLAIM_BACKOFF_US (10 * 1000)
 #define PURGE_INTERVAL_US (10 * USECS_PER_SEC)
 #define PURGE_BATCH 10000
+/* While runs wait to go out the purge waits, but never longer than this. */
+#define PURGE_MAX_DEFER_US (250 * 1000)
 /* How long a stopping worker waits for requests in flight. */
 #define SHUTDOWN_DRAIN_US (2 * USECS_PER_SEC)
 /* While the extension is missing, look again this often. */
@@ -464,13 +466,17 @@ jobsched_worker_main(Datum main_arg)
 			busy = sends_waiting(now);
 		}
 
-		if (jobsched_history_retention > 0 && now >= next_purge && !busy)
+		if (jobsched_history_retention > 0 && now >= next_purge &&
+			(!busy || now >= next_purge + PURGE_MAX_DEFER_US))
 		{
 			int			purged = store_purge(now - (TimestampTz) jobsched_history_retention * 60 * USECS_PER_SEC,
 											 PURGE_BATCH);
 
-			/* a full batch means more is waiting: come back soon */
-			next_purge = now + (purged == PURGE_BATCH ? 100 * 1000 : PURGE_INTERVAL_US);
+			/*
+			 * A batch mostly purged means more is waiting: come back soon.
+			 * (Not "all of it": a few old rows finished only recently stay.)
+			 */
+			next_purge = now + (purged >= PURGE_BATCH / 2 ? 100 * 1000 : PURGE_INTERVAL_US);
 		}
 
 		/* sleep until the earliest thing we have to do */
@@ -492,8 +498,9 @@ jobsched_worker_main(Datum main_arg)
 		if (nresults > 0)
 			timeout = min_timeout(timeout,
 								  ms_until(oldest_result_at + (busy ? FLUSH_MAX_DELAY_US : FLUSH_DELAY_US), now));
-		if (jobsched_history_retention > 0 && !busy)
-			timeout = min_timeout(timeout, ms_until(next_purge, now));
+		if (jobsched_history_retention > 0)
+			timeout = min_timeout(timeout,
+								  ms_until(next_purge + (busy ? PURGE_MAX_DEFER_US : 0), now));
 
 		pgstat_report_activity(STATE_IDLE, NULL);
 		nevents = WaitEventSetWait(wait_set, timeout, events, lengthof(events),

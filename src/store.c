@@ -204,14 +204,18 @@ static const char *requeue_sql =
 "  FROM unnest($1::int8[], $2::timestamptz[]) AS r(id, send_at)"
 "  WHERE e.id = r.id AND e.status = 'running'";
 
-/* Reads only the oldest rows by id, so it costs the same whatever the table holds. */
+/*
+ * Reads only the oldest finished rows by id, so it costs the same whatever
+ * the table holds, and unfinished rows (a retry due in hours) never stall it.
+ */
 static const char *purge_sql =
 "WITH oldest AS ("
-"  SELECT id, finished_at, status FROM jobsched.executions ORDER BY id LIMIT $2"
+"  SELECT id, finished_at FROM jobsched.executions"
+"  WHERE status NOT IN ('running', 'retrying')"
+"  ORDER BY id LIMIT $2"
 "), purged AS ("
 "  DELETE FROM jobsched.executions e USING oldest o"
 "  WHERE e.id = o.id AND o.finished_at < $1"
-"    AND o.status NOT IN ('running', 'retrying')"
 "  RETURNING e.id"
 "), purged_alerts AS ("
 "  DELETE FROM jobsched.alerts a WHERE a.id IN ("

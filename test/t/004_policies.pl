@@ -120,7 +120,13 @@ is(scalar(@too_close), 0,
 	'per-host cap: never more than 2 requests at once to one host (arrivals in pairs 3 s apart)');
 set_and_reload("jobsched.max_host_connections = 64");
 
-# --- retention: finished executions older than the setting are purged
+# --- retention: finished executions older than the setting are purged,
+# even behind more retries waiting far ahead than one purge batch reads
+# (10,000), which hold the oldest ids
+query_value($node, qq{
+	INSERT INTO jobsched.executions (job_id, scheduled_for, status, attempt, retry_at)
+	SELECT $overlap, now() - '3 days'::interval, 'retrying', 2, now() + '1 day'::interval
+	FROM generate_series(1, 10001)});
 query_value($node, qq{
 	INSERT INTO jobsched.executions (job_id, scheduled_for, status, started_at, finished_at)
 	SELECT $overlap, now() - '3 days'::interval, s, now() - '3 days'::interval,
@@ -128,11 +134,13 @@ query_value($node, qq{
 	FROM unnest(ARRAY['succeeded', 'failed', 'running']) s});
 set_and_reload("jobsched.history_retention = '2d'");
 $node->poll_query_until('postgres',
-	"SELECT count(*) = 1 FROM jobsched.executions WHERE scheduled_for < now() - '2 days'::interval")
+	"SELECT count(*) = 10002 FROM jobsched.executions WHERE scheduled_for < now() - '2 days'::interval")
   or die "old executions were not purged";
-is(query_value($node,
-	"SELECT status FROM jobsched.executions WHERE scheduled_for < now() - '2 days'::interval"),
-	'running', 'retention purges old finished executions, never unfinished ones');
+is(query_value($node, qq{
+	SELECT status || ':' || count(*) FROM jobsched.executions
+	WHERE scheduled_for < now() - '2 days'::interval GROUP BY status ORDER BY status}),
+	"retrying:10001\nrunning:1", 'retention purges old finished executions, never unfinished ones');
+query_value($node, "DELETE FROM jobsched.executions WHERE status = 'retrying' AND job_id = $overlap");
 cmp_ok(query_value($node, "SELECT count(*) FROM jobsched.executions WHERE job_id = $overlap"),
 	'>=', 3, 'recent executions are kept');
 
