@@ -226,6 +226,8 @@ static const char *purge_sql =
 static void set_local(const char *name, const char *value);
 static void plan_joins_by_index(void);
 static void skip_commit_flush(void);
+static int	claim_retries(HttpRequest **requests, int limit, TimestampTz now,
+						  Datum *values, Oid *argtypes);
 
 static SPIPlanPtr claim_jobs_plan;
 static SPIPlanPtr claim_retries_plan;
@@ -524,9 +526,11 @@ insert_executions(HttpRequest **requests, int n, TimestampTz now)
 }
 
 /*
- * Claim up to "limit" runs due by "horizon" (scheduled runs first, then
- * retries), hand each to "claimed", and report when the next unclaimed run
- * is due.  The claimed runs are committed before this returns.
+ * Claim up to "limit" runs due by "horizon", hand each to "claimed", and
+ * report when the next unclaimed run is due.  The claimed runs are committed
+ * before this returns.  Retries (and re-sends after a crash) get up to half
+ * of a batch first and whatever the scheduled runs leave, so that neither
+ * starves the other while the worker is behind.
  */
 int
 store_claim(TimestampTz now, TimestampTz horizon, int limit,
@@ -536,7 +540,7 @@ store_claim(TimestampTz now, TimestampTz horizon, int limit,
 	Datum		values[3];
 	HttpRequest **requests = palloc(limit * sizeof(HttpRequest *));
 	int			njobs;
-	int			nretries = 0;
+	int			nretries;
 	int			locked;
 
 	begin_transaction("jobsched: claiming due runs");
@@ -544,23 +548,27 @@ store_claim(TimestampTz now, TimestampTz horizon, int limit,
 	skip_commit_flush();
 
 	values[0] = TimestampTzGetDatum(horizon);
-	values[1] = Int32GetDatum(limit);
+	nretries = claim_retries(requests, Max(limit / 2, 1), now, values, argtypes);
+
+	values[1] = Int32GetDatum(limit - nretries);
 	values[2] = TimestampTzGetDatum(now - (TimestampTz) jobsched_misfire_grace * USECS_PER_SEC);
 	execute(prepared(&claim_jobs_plan, claim_jobs_sql, 3, argtypes),
 			values, NULL, SPI_OK_UPDATE_RETURNING);
 	locked = (int) SPI_processed;
-	njobs = requests_from_claim(requests);
+	njobs = requests_from_claim(requests + nretries);
 	alert_disabled_owners();
 	if (njobs > 0)
-		insert_executions(requests, njobs, now);
+		insert_executions(requests + nretries, njobs, now);
+	njobs += nretries;
 
-	if (locked < limit)
+	if (nretries + locked < limit)
 	{
-		values[1] = Int32GetDatum(limit - locked);
-		values[2] = TimestampTzGetDatum(now);
-		execute(prepared(&claim_retries_plan, claim_retries_sql, 3, argtypes),
-				values, NULL, SPI_OK_UPDATE_RETURNING);
-		nretries = requests_from_claim(requests + njobs);
+		int			more = claim_retries(requests + njobs,
+										 limit - nretries - locked,
+										 now, values, argtypes);
+
+		njobs += more;
+		nretries += more;
 	}
 
 	execute(prepared(&next_due_plan, next_due_sql, 0, NULL), NULL, NULL, SPI_OK_SELECT);
@@ -568,13 +576,25 @@ store_claim(TimestampTz now, TimestampTz horizon, int limit,
 
 	commit_transaction();
 
-	for (int i = 0; i < njobs + nretries; i++)
+	for (int i = 0; i < njobs; i++)
 	{
 		requests[i]->claim_lsn = XactLastCommitEnd;
 		claimed(requests[i], arg);
 	}
 	pfree(requests);
 	return locked + nretries;
+}
+
+/* Claim up to "limit" retries due by values[0] into "requests"; how many. */
+static int
+claim_retries(HttpRequest **requests, int limit, TimestampTz now,
+			  Datum *values, Oid *argtypes)
+{
+	values[1] = Int32GetDatum(limit);
+	values[2] = TimestampTzGetDatum(now);
+	execute(prepared(&claim_retries_plan, claim_retries_sql, 3, argtypes),
+			values, NULL, SPI_OK_UPDATE_RETURNING);
+	return requests_from_claim(requests);
 }
 
 /* A setting for the current transaction only. */
