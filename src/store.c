@@ -400,10 +400,15 @@ request_from_tuple(int row)
 	request->method = text_column(row, 7);
 	request->body = text_column(row, 8);
 
+	/* the array and its pieces in the transaction's memory: only the strings are kept */
 	d = column(row, 9, &isnull);
 	if (!isnull)
+	{
+		MemoryContextSwitchTo(old);
 		deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
 						  &elems, &elem_nulls, &nelems);
+		MemoryContextSwitchTo(http_request_context());
+	}
 	/* job headers, then our own two or three */
 	request->headers = palloc((nelems + 3) * sizeof(char *));
 	for (int i = 0; i < nelems; i++)

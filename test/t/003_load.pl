@@ -62,6 +62,24 @@ is(scalar(keys %keys), $total, "the target received all $total runs");
 is(scalar(grep { $_ != 1 } values %keys), 0, '... each exactly once');
 note "executions: $total";
 
+# Nothing is in flight or queued now, so the memory the worker holds for
+# requests must be back to (almost) nothing: a few bytes kept per request
+# would show here as hundreds of kilobytes.
+$node->poll_query_until('postgres', "SELECT in_flight = 0 AND queued = 0 FROM jobsched.stats")
+  or die "requests still in flight or queued";
+my $log_offset = -s $node->logfile;
+query_value($node, "SELECT pg_log_backend_memory_contexts(worker_pid) FROM jobsched.stats");
+my $used;
+my $deadline = time() + 30;
+until (defined $used or time() > $deadline)
+{
+	($used) = substr(slurp_file($node->logfile), $log_offset) =~ /jobsched requests: .*? (\d+) used/;
+	sleep 1 unless defined $used;
+}
+ok(defined $used, "the worker logged its memory contexts");
+cmp_ok($used // 1e9, '<', 64 * 1024,
+	"after $total requests, the worker's request memory is released (" . ($used // '?') . " bytes used)");
+
 $node->stop;
 stop_sink($sink);
 done_testing();
