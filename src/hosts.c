@@ -25,6 +25,11 @@
 
 #define HOST_KEY_LEN 256
 
+/* Before PostgreSQL 14 string keys were the default; the flag came with 14. */
+#ifndef HASH_STRINGS
+#define HASH_STRINGS 0
+#endif
+
 typedef struct Host
 {
 	char		key[HOST_KEY_LEN];	/* hash key: scheme://authority, cut short */
