@@ -1,25 +1,32 @@
 #!/usr/bin/env bash
-# Soak: many jobs firing every second for minutes, a kill -9 of the postmaster in the middle, then an account of
+# Soak: many jobs firing continuously for minutes, a kill -9 of the postmaster in the middle, then an account of
 # every run.  Run as root (servers run as user postgres):
 #
-#     bench/soak.sh                              # 10,000 jobs, 180 s, about 5 minutes in all
-#     bench/soak.sh --jobs 1000 --duration 60    # a quick one
+#     bench/soak.sh                                        # 10,000 jobs every 5 s (2,000 runs/s), 180 s, ~5 min
+#     bench/soak.sh --jobs 1000 --every 2 --duration 60    # a quick one
+#     bench/soak.sh --every 1                              # 10,000 runs/s: more than a 2-core machine sustains
 #     python3 bench/soak_check.py /tmp/jobsched-soak/out [--self-test]   # re-check a finished run's data
 #
-# Options: --jobs N (10000)  --duration S (180, the crash is at S/2)  --down S (8: seconds the server stays down
-# after its last process exited, so that the downtime exceeds jobsched.misfire_grace and the misfire rule is
-# exercised; 0 restarts at once)  --retention MIN (1: jobsched.history_retention)  --sample S (3)
-# --max-rss-ratio R (1.5)  --port P (55732).  Everything lives in /tmp/jobsched-soak (wiped at the start, left
-# after the run for re-checking); the exit status is 0 only if every check passed.
+# Options: --jobs N (10000)  --every S (5: each job fires every S seconds, '*/S * * * * *'; S from 1 to 30 and
+# dividing 60, 1 is '* * * * * *'; runs asked: N/S a second)  --duration S (180, the crash is at S/2)  --down S (8:
+# seconds the server stays down after its last process exited, so that the downtime exceeds
+# jobsched.misfire_grace and the misfire rule is exercised; 0 restarts at once)  --retention MIN (1:
+# jobsched.history_retention)  --sample S (3)  --max-rss-ratio R (1.5)  --port P (55732).  Everything lives in
+# /tmp/jobsched-soak (wiped at the start, left after the run for re-checking); the exit status is 0 only if every
+# check passed.
 #
 # SET-UP.  A copy of the system's PostgreSQL installation (with the jobsched installed there) in
 # /tmp/jobsched-soak-pg, so a `make install` by someone else during the soak does not change what runs after the
 # restart; a fresh cluster on a unix socket only, shared_preload_libraries = jobsched, history_retention short.
-# Jobs are '* * * * * *', i = 1..N:  i%10 < 8 good (nginx, 200), i%10 = 8 failing (python sink /status/500,
-# max_retries 1), i%10 = 9 slow (python sink /slow/1500, timeout 10 s); (i/10)%2 picks ATLEAST_ONCE or
-# ATMOST_ONCE, so each kind is half and half.  Each kind has its own sink (its own host:port: the worker caps
-# requests in flight per host, jobsched.max_host_connections, which is raised to what the slow target needs).
-# The jobs are created paused and resumed in one statement, so all start on the same second F0.
+# Jobs are '*/S * * * * *' ('* * * * * *' for S = 1), i = 1..N:  i%10 < 8 good (nginx, 200), i%10 = 8 failing
+# (python sink /status/500, max_retries 1), i%10 = 9 slow (python sink /slow/1500, timeout 10 s); (i/10)%2 picks
+# ATLEAST_ONCE or ATMOST_ONCE, so each kind is half and half.  Each kind has its own sink (its own host:port: the
+# worker caps requests in flight per host, jobsched.max_host_connections, which is raised to what the slow target
+# needs).  The jobs are created paused and resumed in one statement (one now(), T_START), so all start on the same
+# second F0, the first multiple of S after floor(T_START), and every job fires on the seconds s with s % S == 0
+# (S divides 60, so the minute boundaries are fire seconds too): with S > 1 the N runs come in one burst every S
+# seconds.  The kill is then timed 0.7 s after a fire second, while that burst's slow requests (1.5 s) are in
+# flight, so that the crash always interrupts requests.
 #
 # HOW RUNS ARE ACCOUNTED FOR.  Executions older than the retention are purged during the soak, so the table alone
 # cannot account for the whole run.  Three sources, each complete for what it covers:
@@ -31,14 +38,16 @@
 #    the exports by id, the later version of a row winning (a row purged by then keeps an earlier export's).
 #  - The end window, the last 40 s before the pause: exported once the jobs are paused and nothing is running or
 #    retrying any more.
-# The checks (bench/soak_check.py), for every job and every second s from F0 to the pause - 2 s:
+# The checks (bench/soak_check.py), for every job and every fire second s (s % S == 0) from F0 to the last one at
+# least 2 s before the pause (an arrival or an execution for any other second fails sink_count or db_outcome):
 #  - lost: s has an attempt-1 execution (where exported) or an arrival (elsewhere), or lies in a misfire gap.
-#    Each maximal run of missing seconds [a, b] must be what misfire => 'run_once' (the default) with
-#    jobsched.misfire_grace produces: the run a - 1 fired more than grace late, at T (its started_at, or first
-#    arrival), and the job went on from floor(claim time - grace) + 1, the claim coming before T: b <=
-#    floor(T - grace).  The crash's gap is the one after the job's first run claimed after the restart (a fresh
-#    row: sends 1, started after the restart), the claim coming after the worker was up again (seen by polling
-#    jobsched.stats.worker_pid, 1 s allowed for that): also b >= floor(worker up - 1 - grace).  Every job then
+#    Each maximal run of consecutive missing fire seconds [a, b] must be what misfire => 'run_once' (the default)
+#    with jobsched.misfire_grace produces: the run a - S fired more than grace late, at T (its started_at, or first
+#    arrival), and the job went on from the first fire second after floor(claim time - grace), the claim coming
+#    before T: b <= floor(T - grace).  The crash's gap is the one after the job's first run claimed after the
+#    restart (a fresh row: sends 1, started after the restart), the claim coming after the worker was up again
+#    (seen by polling jobsched.stats.worker_pid, 1 s allowed for that): also b >= the last fire second <=
+#    floor(worker up - 1 - grace).  Every job then
 #    fires its overdue runs of the grace window at once: gaps while the worker catches up with that burst (in
 #    the crash window, after the restart) are counted apart and accepted.  Any other misfire gap means the
 #    worker fell more than grace behind: counted apart, and fails keeps_up (as do runs due before the pause
@@ -55,9 +64,10 @@
 #  - resend: some ATLEAST_ONCE executions were re-sent after the crash, and each of them arrived after the restart.
 #  - retry_delay: retries and re-sends went out at most 10 s after their retry_at (or the restart, if it was due
 #    while the server was down).
-#  - keeps_up: >= 99% of the runs of the steady parts (F0 + 10 s to the kill, worker up + 15 s to the pause)
-#    arrived, first-arrival lateness p99 <= grace, no misfire gap outside the crash.  Reported with the
-#    delivered rate (arrivals/s, runs/s) and the CPU used by the worker and the whole machine.
+#  - keeps_up: >= 99% of the runs of the steady parts (F0 + 10 s to the kill, worker up + 15 s to the pause, each
+#    cut to whole periods of S seconds) arrived, first-arrival lateness p99 <= grace, no misfire gap outside the
+#    crash.  Reported with the delivered rate (arrivals/s, runs/s, against N/S asked) and the CPU used by the
+#    worker and the whole machine.
 #  - rss: VmRSS and RssAnon of the worker every few seconds; judged on RssAnon (private memory, where a leak
 #    shows) from 30 s after each start (or a third of the phase) to the phase's last sample, before and after
 #    the crash separately.  VmRSS also counts the shared buffers the worker has touched (up to
@@ -65,14 +75,15 @@
 #  - mem_leak: the worker's memory contexts (pg_log_backend_memory_contexts every 15 s, "Grand total ... used")
 #    must not grow after warm-up by more than 4 MB and 16 bytes per request sent: a leak of palloc'd memory
 #    shows there long before it reaches 1.5 x RSS.
-#  - rows_bounded: max sampled count(*) of executions <= jobs x 1.1 x (retention + 30 s), and the oldest
+#  - rows_bounded: max sampled count(*) of executions <= jobs / S x 1.1 x (retention + 30 s), and the oldest
 #    finished execution at the end no older than retention + 30 s.
 set -euo pipefail
 
-JOBS=10000 DURATION=180 DOWN=8 RETENTION=1 SAMPLE=3 MAX_RSS_RATIO=1.5 PGPORT=55732
+JOBS=10000 EVERY=5 DURATION=180 DOWN=8 RETENTION=1 SAMPLE=3 MAX_RSS_RATIO=1.5 PGPORT=55732
 while [ $# -gt 0 ]; do
   case $1 in
     --jobs) JOBS=$2; shift 2 ;;
+    --every) EVERY=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     --down) DOWN=$2; shift 2 ;;
     --retention) RETENTION=$2; shift 2 ;;
@@ -85,6 +96,9 @@ while [ $# -gt 0 ]; do
 done
 [ "$(id -u)" = 0 ] || { echo "run as root (servers are started as user postgres)" >&2; exit 2; }
 (( JOBS >= 20 && DURATION >= 40 )) || { echo "--jobs >= 20 and --duration >= 40" >&2; exit 2; }
+[[ $EVERY =~ ^[0-9]+$ ]] && (( EVERY >= 1 && EVERY <= 30 && 60 % EVERY == 0 )) ||
+  { echo "--every: 1 to 30 seconds, dividing 60 (1 2 3 4 5 6 10 12 15 20 30)" >&2; exit 2; }
+if (( EVERY == 1 )); then SCHEDULE='* * * * * *'; else SCHEDULE="*/$EVERY * * * * *"; fi
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SINK_PY=$HERE/../test/sink.py
@@ -167,12 +181,13 @@ GOOD_PORT=$(free_port 28380)
 FAIL_PORT=$(free_port $((GOOD_PORT + 1)))
 SLOW_PORT=$(free_port $((FAIL_PORT + 1)))
 SLOW_JOBS=$(( (JOBS + 0) / 10 ))
-# The slow target holds each request 1.5 s: jobs/10 requests a second need jobs/10 x 1.5 connections at once, and
-# after the restart every job fires its overdue runs of the grace window at once (up to grace + 1 runs each), a
-# backlog the slow target drains only with the headroom above that: allow jobs/10 x 4 (2.7 times the need).
+# The slow target holds each request 1.5 s: jobs/10 requests a second need jobs/10 x 1.5 connections at once (S = 1),
+# jobs/10 requests at once every S s need jobs/10 of them to go out on time (S > 1); and after the restart every job
+# fires its overdue runs of the grace window at once (up to grace/S + 1 runs each), a backlog the slow target
+# drains only with the headroom above that: allow jobs/10 x 4 (2.7 times the need at S = 1, 4 times at S > 1).
 HOST_CONN=$(( SLOW_JOBS * 4 > 64 ? SLOW_JOBS * 4 : 64 ))
 IN_FLIGHT=$(( HOST_CONN + 2000 ))
-log "soak: $JOBS jobs, ${DURATION}s, crash at $((DURATION / 2))s (+${DOWN}s down), retention ${RETENTION}min; pg port $PGPORT, sinks $GOOD_PORT (good) $FAIL_PORT (fail) $SLOW_PORT (slow); jobsched.so $so_md5"
+log "soak: $JOBS jobs '$SCHEDULE' ($(python3 -c "print($JOBS / $EVERY)") runs/s), ${DURATION}s, crash at $((DURATION / 2))s (+${DOWN}s down), retention ${RETENTION}min; pg port $PGPORT, sinks $GOOD_PORT (good) $FAIL_PORT (fail) $SLOW_PORT (slow); jobsched.so $so_md5"
 
 as_pg "$PGBIN/initdb -D $D/pg -U postgres -A trust" >/dev/null
 cat >> "$D/pg/postgresql.conf" <<CONF
@@ -226,7 +241,7 @@ done
 
 # --- 3. jobs -------------------------------------------------------------------------------------------------
 t=$(now)
-q "SELECT count(jobsched.create_job('* * * * * *',
+q "SELECT count(jobsched.create_job('$SCHEDULE',
        CASE WHEN i % 10 < 8 THEN 'http://127.0.0.1:$GOOD_PORT/g'
             WHEN i % 10 = 8 THEN 'http://127.0.0.1:$FAIL_PORT/status/500'
             ELSE 'http://127.0.0.1:$SLOW_PORT/slow/$SLOW_MS' END,
@@ -305,6 +320,8 @@ export_rows() {   # export_rows FILE LO_EPOCH HI_EPOCH: executions with schedule
 }
 crash() {
   local pm children
+  # 0.7 s after a fire second: that second's slow requests (held 1.5 s) are in flight
+  sleep "$(python3 -c "import time; t = time.time(); print(round((t - 0.7) // $EVERY * $EVERY + $EVERY + 0.7 - t, 3))")"
   pm=$(pm_pid)
   children=$(pgrep -P "$pm" || true)
   # the oldest run in flight (or claimed ahead): the crash window starts before it
@@ -389,7 +406,7 @@ load=$(cut -d' ' -f1-3 /proc/loadavg)
 
 python3 - "$OUT/meta.json" <<PY
 import json, sys
-json.dump(dict(jobs=$JOBS, duration=$DURATION, down=$DOWN, retention_s=$RETENTION * 60, grace_s=$GRACE,
+json.dump(dict(jobs=$JOBS, every=$EVERY, schedule="$SCHEDULE", duration=$DURATION, down=$DOWN, retention_s=$RETENTION * 60, grace_s=$GRACE,
                sample_s=$SAMPLE, max_rss_ratio=$MAX_RSS_RATIO, slow_ms=$SLOW_MS,
                good_port=$GOOD_PORT, fail_port=$FAIL_PORT, slow_port=$SLOW_PORT,
                t_start=$T_START, t0=$T0, t_kill=$T_KILL, t_pm_start=$T_PM_START, t_up=$T_UP,

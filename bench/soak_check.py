@@ -1,17 +1,22 @@
 #!/usr/bin/env python3
 """Checks of a bench/soak.sh run; the method is described in soak.sh's header.
 
-    python3 bench/soak_check.py OUT_DIR [--self-test] [--grace S] [--retention S] [--max-rss-ratio R]
+    python3 bench/soak_check.py OUT_DIR [--self-test] [--grace S] [--retention S] [--max-rss-ratio R] [--every S]
 
 OUT_DIR is /tmp/jobsched-soak/out after a run (meta.json, jobs.csv, crash-N.csv, end.csv, crash-end.csv,
 samples.tsv, pg-log-excerpt.txt; and the sink logs named in meta.json, in /tmp/jobsched-soak, so only the latest
 run can be re-checked).  Prints the figures and one line per check; exits 1 if any check failed.
 
---grace / --retention / --max-rss-ratio override what the run used, to check the data against another (a
-broken) expectation.  --self-test first checks the data as they are, then corrupts them in memory one way at a
+Every job fires on the seconds s with s % S == 0 (S = soak.sh --every, 1 in runs made before that option):
+all the checks walk those fire seconds only, from F0 (the first fire second after the jobs were resumed) to the
+last fire second at least 2 s before the pause; an arrival or execution for any other second fails.
+
+--grace / --retention / --max-rss-ratio / --every override what the run used, to check the data against another
+(a broken) expectation.  --self-test first checks the data as they are, then corrupts them in memory one way at a
 time (an arrival dropped, an ATMOST_ONCE run delivered twice, a duplicate execution row, a missing execution
 row, a resend that never arrived, the worker's memory doubled, its memory contexts grown, a retry sent late, a
-wrong misfire grace, a too small row bound) and verifies that each corruption makes its check fail; exits 1 if one does not.
+run arriving on a second that is not a fire second, a wrong misfire grace, a wrong schedule period, a too small
+row bound) and verifies that each corruption makes its check fail; exits 1 if one does not.
 """
 
 import argparse
@@ -30,13 +35,22 @@ LEAK_MIN_BYTES = 4 << 20       # mem_leak: palloc'd memory growing by more than 
 LEAK_PER_REQUEST = 16          # ... and by more than this many bytes per request sent
 
 
+def fire_seconds(m, every):
+    """(F0, HI): the first second every job fires and the last one it must have fired, both multiples of every.
+    The jobs were created paused and resumed in one transaction, whose now() is t_start: each job's next_run_at
+    became the first fire time strictly after floor(t_start) (next_fire truncates to the second)."""
+    f0 = (math.floor(m["t_start"]) // every + 1) * every
+    hi = (math.floor(m["t_pause"]) - 2) // every * every
+    return f0, hi
+
+
 def load(out):
     m = json.load(open(os.path.join(out, "meta.json")))
     d = argparse.Namespace(meta=m)
-    d.f0 = math.floor(m["t_start"]) + 1          # first second every job fires (resumed at t_start)
-    d.hi = math.floor(m["t_pause"]) - 2          # last second every job must have fired
-    d.base = d.f0 - 5
-    d.nsec = d.hi + 120 - d.base                 # room for runs claimed just before the pause
+    d.every = m.get("every", 1)                  # each job fires on the seconds s with s % every == 0
+    d.f0, d.hi = fire_seconds(m, d.every)
+    d.base = math.floor(m["t_start"]) - 4        # second of index 0 in the per-second arrays
+    d.nsec = math.floor(m["t_pause"]) + 120 - d.base   # room for runs claimed just before the pause
     # jobs
     d.kind, d.type = {}, {}
     for jid, url, typ, _retries, _created in csv.reader(open(os.path.join(out, "jobs.csv"))):
@@ -150,16 +164,24 @@ def pct(values, p):
     return values[min(len(values) - 1, int(p / 100 * len(values)))]
 
 
-def check(d, grace=None, retention=None, max_rss_ratio=None):
+def check(d, grace=None, retention=None, max_rss_ratio=None, every=None):
     """Returns (figures, [(check, ok, detail)])."""
     m = d.meta
     grace = m["grace_s"] if grace is None else grace
     retention = m["retention_s"] if retention is None else retention
     max_rss_ratio = m["max_rss_ratio"] if max_rss_ratio is None else max_rss_ratio
+    S = d.every if every is None else every               # the fire period: fire seconds are s % S == 0
     t_kill, t_pm, t_up = m["t_kill"], m["t_pm_start"], m["t_up"]
     cw_lo, cw_hi = m["cw_lo"], m["cw_hi"]                 # crash window [cw_lo, cw_hi)
     ew_lo = m["ew_lo"]                                     # end window [ew_lo, hi]
-    f0, hi, base = d.f0, d.hi, d.base
+    f0, hi = fire_seconds(m, S)
+    base = d.base
+
+    def fires(lo, up):              # the fire seconds in [lo, up)
+        return range(-(-lo // S) * S, up, S)
+
+    def fire_floor(x):              # the last fire second <= x
+        return x // S * S
     errors = defaultdict(list)      # check name -> examples
     counts = Counter()
     fig = {}
@@ -186,71 +208,76 @@ def check(d, grace=None, retention=None, max_rss_ratio=None):
     def fresh_after_restart(r):     # a run first claimed after the restart (not a re-send, not lost)
         return r is not None and r[4] == 1 and r[5] is not None and r[5] >= t_pm and r[3] != "lost"
 
-    # --- completeness: every second of every job executed, or skipped by the misfire rule ---
-    # A second is missing when it has no attempt-1 execution (where executions were exported) or no arrival
-    # (elsewhere).  Each maximal run of missing seconds [a, b] must be a misfire gap: the run a - 1 fired more than
-    # grace late, at time T (started_at, or first arrival), and the job went on from floor(T' - grace) + 1 where
-    # T' <= T is when that run was claimed; so b <= floor(T - grace).  The gap of the crash is the one whose a - 1
-    # is the job's first run claimed after the restart; the claim came after the worker was up again, so also
-    # b >= floor(t_up - 1 - grace).  Any other gap means the worker was more than grace behind (overload).
+    # --- completeness: every fire second of every job executed, or skipped by the misfire rule ---
+    # A fire second is missing when it has no attempt-1 execution (where executions were exported) or no arrival
+    # (elsewhere).  Each maximal run of consecutive missing fire seconds [a, b] must be a misfire gap: the run
+    # a - S fired more than grace late, at time T (started_at, or first arrival), and the job went on from the
+    # first fire second after floor(T' - grace), T' <= T being when that run was claimed; so b <= floor(T - grace).
+    # The gap of the crash is the one whose a - S is the job's first run claimed after the restart; the claim came
+    # after the worker was up again, so every fire second up to floor(t_up - 1 - grace) was skipped too: b >= the
+    # last fire second <= floor(t_up - 1 - grace).  Any other gap means the worker was more than grace behind.
     crash_gap, catchup_skipped, late_skipped, late_cut, lost_seconds, late_examples = {}, 0, 0, 0, 0, []
-    gap_secs = {}                   # job -> set of seconds legitimately skipped
+    gap_secs = {}                   # job -> set of fire seconds legitimately skipped
+    up_floor = fire_floor(math.floor(t_up - 1 - grace))
     for j in d.kind:
         kind, typ, cnt, first = d.kind[j], d.type[j], d.cnt[j], d.first[j]
-        missing = [s for s in range(f0, hi + 1)
+        missing = [s for s in range(f0, hi + 1, S)
                    if (attempt1(j, s) is None if covered(s) else cnt[s - base] == 0)]
         runs = []
         for s in missing:
-            if runs and runs[-1][1] == s - 1:
+            if runs and runs[-1][1] == s - S:
                 runs[-1][1] = s
             else:
                 runs.append([s, s])
         legit = set()
         for a, b in runs:
-            prev = attempt1(j, a - 1) if a - 1 >= f0 else None
+            p = a - S                   # the run before the gap
+            prev = attempt1(j, p) if p >= f0 else None
             t_prev = prev[5] if prev is not None and prev[5] is not None else \
-                (first[a - 1 - base] or None if a - 1 >= f0 else None)
-            n = b - a + 1
+                (first[p - base] or None if p >= f0 else None)
+            n = (b - a) // S + 1
             if (j not in crash_gap and in_cw(a) and fresh_after_restart(prev)
-                    and math.floor(t_up - 1 - grace) <= b <= math.floor(prev[5] - grace)):
+                    and up_floor <= b <= math.floor(prev[5] - grace)):
                 crash_gap[j] = (a, b)
-            elif (t_prev is not None and t_prev - (a - 1) > grace and b <= math.floor(t_prev - grace)
+            elif (t_prev is not None and t_prev - p > grace and b <= math.floor(t_prev - grace)
                   and t_prev >= t_pm and a < cw_hi):
                 # after the restart every job fires its overdue runs of the grace window at once; while the
                 # worker catches up with that burst, runs can fall more than grace late
                 catchup_skipped += n
-            elif t_prev is not None and t_prev - (a - 1) > grace and b <= math.floor(t_prev - grace):
+            elif t_prev is not None and t_prev - p > grace and b <= math.floor(t_prev - grace):
                 late_skipped += n
-                late_examples.append("job %d: seconds %d..%d (%d) skipped by the misfire rule, run %d having fired "
-                                     "%.1f s late" % (j, a, b, n, a - 1, t_prev - (a - 1)))
-            elif t_prev is not None and b == hi and t_prev - (a - 1) > 1:
-                # the last seconds, not yet claimed when the jobs were paused: the worker was behind
+                late_examples.append("job %d: seconds %d..%d (%d runs) skipped by the misfire rule, run %d having "
+                                     "fired %.1f s late" % (j, a, b, n, p, t_prev - p))
+            elif t_prev is not None and b == hi and t_prev - p > 1:
+                # the last fire seconds, not yet claimed when the jobs were paused: the worker was behind
                 late_cut += n
-                late_examples.append("job %d: seconds %d..%d (%d) not claimed before the pause, run %d having "
-                                     "fired %.1f s late" % (j, a, b, n, a - 1, t_prev - (a - 1)))
+                late_examples.append("job %d: seconds %d..%d (%d runs) not claimed before the pause, run %d having "
+                                     "fired %.1f s late" % (j, a, b, n, p, t_prev - p))
             else:
                 lost_seconds += n
-                err("lost", "job %d (%s %s): seconds %d..%d (%d) neither executed nor skipped by the misfire rule"
-                    "%s" % (j, kind, typ, a, b, n, "" if t_prev is None else
-                            " (run %d fired %.2f s after its time)" % (a - 1, t_prev - (a - 1))), n)
+                err("lost", "job %d (%s %s): seconds %d..%d (%d runs) neither executed nor skipped by the misfire "
+                    "rule%s" % (j, kind, typ, a, b, n, "" if t_prev is None else
+                                " (run %d fired %.2f s after its time)" % (p, t_prev - p)), n)
                 continue
-            legit.update(range(a, b + 1))
+            legit.update(range(a, b + 1, S))
         gap_secs[j] = legit
         if j not in crash_gap:
-            # no gap after the restart: then the first run claimed after it must have been within grace
-            n0 = next((s for s in range(cw_lo, cw_hi) if fresh_after_restart(attempt1(j, s))), None)
-            if n0 is not None and math.floor(t_up - 1 - grace) >= n0 + 1:
+            # no gap after the restart: then the first run claimed after it must have been within grace, i.e. the
+            # next fire second after it not yet due grace before the worker was up
+            n0 = next((s for s in fires(cw_lo, cw_hi) if fresh_after_restart(attempt1(j, s))), None)
+            if n0 is not None and up_floor >= n0 + S:
                 err("misfire_rule", "job %d: no misfire gap although run %d fired after the restart, more than "
                     "grace late" % (j, n0))
-    fig["crash_skipped"] = sum(b - a + 1 for a, b in crash_gap.values())
+    fig["crash_skipped"] = sum((b - a) // S + 1 for a, b in crash_gap.values())
     fig["jobs_with_gap"] = len(crash_gap)
-    gap_lens = Counter(b - a + 1 for a, b in crash_gap.values())
-    fig["gap_lengths"] = " ".join("%ds x%d" % kv for kv in sorted(gap_lens.items()))
+    gap_lens = Counter((b - a) // S + 1 for a, b in crash_gap.values())
+    fig["gap_lengths"] = " ".join("%d runs x%d" % kv for kv in sorted(gap_lens.items()))
     fig["late_skipped"] = late_skipped
     fig["catchup_skipped"] = catchup_skipped
     fig["late_cut"] = late_cut
     fig["lost"] = lost_seconds
     fig["downtime_s"] = round(t_up - t_kill, 2)
+    fig["f0"], fig["hi"], fig["every"] = f0, hi, S
     if late_skipped or late_cut:
         err("keeps_up", "%d runs skipped by the misfire rule outside the crash (the worker fell more than grace "
             "behind), %d not claimed before the pause" % (late_skipped, late_cut))
@@ -263,7 +290,11 @@ def check(d, grace=None, retention=None, max_rss_ratio=None):
     delays = []                     # retries and re-sends: started_at - retry_at
     for (j, s), rows in d.db.items():
         if s < f0:
-            err("db_outcome", "job %d second %d: execution before the first second %d" % (j, s, f0))
+            err("db_outcome", "job %d second %d: execution before the first fire second %d" % (j, s, f0))
+            continue
+        if s % S:
+            err("db_outcome", "job %d second %d: execution for a second that is not a fire second (every %d s)"
+                % (j, s, S))
             continue
         kind, typ = d.kind.get(j, "?"), d.type.get(j, "?")
         attempts = sorted(r[2] for r in rows)
@@ -318,11 +349,17 @@ def check(d, grace=None, retention=None, max_rss_ratio=None):
             % (late_retries, len(delays), RETRY_DELAY_MAX, max(delays)), late_retries)
 
     # --- the sink: arrivals per run ---
-    runs = delivered = atmost_twice = 0
+    runs = delivered = atmost_twice = off_grid = 0
     for j in d.kind:
         typ, want = d.type[j], d.base_count[j]
         cnt, legit = d.cnt[j], gap_secs[j]
-        for s in range(f0, hi + 1):
+        # a request for a second that is not a fire second of the job (or before its first one)
+        bad = [d.base + i for i, c in enumerate(cnt) if c and (d.base + i < f0 or (d.base + i) % S)]
+        if bad:
+            off_grid += len(bad)
+            err("sink_count", "job %d: arrivals for %d seconds that are not fire seconds (every %d s from %d), "
+                "e.g. %d" % (j, len(bad), S, f0, bad[0]), len(bad))
+        for s in range(f0, hi + 1, S):
             c = cnt[s - base]
             runs += 1
             delivered += c > 0
@@ -348,21 +385,26 @@ def check(d, grace=None, retention=None, max_rss_ratio=None):
     if d.stray:
         err("sink_count", "%d arrivals without a known job's Idempotency-Key" % d.stray)
     fig["runs_accounted"] = runs
+    fig["off_grid"] = off_grid
     fig["runs_delivered"] = delivered
     fig["atmost_twice"] = atmost_twice
 
-    # --- delivered rate and lateness over the steady parts ---
+    # --- delivered rate and lateness over the steady parts (runs asked: jobs / S a second) ---
+    # Each window is a whole number of periods [lo, lo + k S), lo a fire second, so that the arrivals per second
+    # and the runs per second are averages over whole periods.
     windows = [(f0 + 10, math.floor(t_kill) - 1), (math.floor(t_up) + 15, hi - 1)]
     secs = arrivals = runs_w = arrived_w = 0
     lat = []
     for lo, up in windows:
+        lo = -(-lo // S) * S
+        up = lo + (up - lo) // S * S
         if up <= lo:
             continue
         secs += up - lo
         arrivals += sum(d.per_wall_second[t] for t in range(lo, up))
         for j in d.kind:
             cnt, first = d.cnt[j], d.first[j]
-            for s in range(lo, up):
+            for s in fires(lo, up):
                 runs_w += 1
                 if cnt[s - base]:
                     arrived_w += 1
@@ -429,7 +471,7 @@ def check(d, grace=None, retention=None, max_rss_ratio=None):
     fig["rss"] = rss_fig
 
     # --- the executions table stays bounded by the retention ---
-    bound = int(m["jobs"] * 1.1 * (retention + 30))
+    bound = int(m["jobs"] / S * 1.1 * (retention + 30))
     mx = max(d.samples, key=lambda x: x["rows"]) if d.samples else None
     fig["rows_max"] = mx["rows"] if mx else 0
     fig["rows_max_at"] = round(mx["t"] - m["t_start"]) if mx else 0
@@ -457,23 +499,26 @@ def report(d, fig, results):
     m = d.meta
     print()
     print("=" * 100)
-    print("jobsched soak: %d jobs every second for %d s (jobsched.so %s); kill -9 of the postmaster at %+.0f s, "
-          "worker up again %.1f s later (%d s held down)"
-          % (m["jobs"], m["duration"], m["so_md5"], m["t_kill"] - m["t_start"], fig["downtime_s"], m["down"]))
+    every = fig["every"]
+    print("jobsched soak: %d jobs every %s ('%s * * * * *', %g runs/s) for %d s (jobsched.so %s); kill -9 of the "
+          "postmaster at %+.0f s, worker up again %.1f s later (%d s held down)"
+          % (m["jobs"], "second" if every == 1 else "%d s" % every, "*" if every == 1 else "*/%d" % every,
+             m["jobs"] / every, m["duration"], m["so_md5"], m["t_kill"] - m["t_start"], fig["downtime_s"], m["down"]))
     print("  settings: history_retention %d s, misfire_grace %d s, max_in_flight %d, max_host_connections %d; "
           "jobs created in %.1f s; load average at the end %s"
           % (m["retention_s"], m["grace_s"], m["max_in_flight"], m["max_host_connections"], m["create_s"], m["load"]))
-    print("  delivered: %d arrivals/s, %d runs/s of %d asked (%.3f%% of the runs of %d steady seconds arrived); "
+    print("  delivered: %d arrivals/s, %d runs/s of %g asked (%.3f%% of the runs of %d steady seconds arrived); "
           "first-arrival lateness p50/p99/max %s ms"
-          % (fig["arrivals_per_s"], fig["runs_per_s"], m["jobs"], fig["runs_arrived_pct"], fig["steady_s"],
+          % (fig["arrivals_per_s"], fig["runs_per_s"], m["jobs"] / every, fig["runs_arrived_pct"], fig["steady_s"],
              fig["lateness_ms"]))
     print("  CPU over the steady parts: %s" % fig["cpu"])
-    print("  runs accounted (jobs x seconds %d..%d): %d; arrived %d; skipped by the misfire rule after the crash %d "
-          "(%d jobs, gaps %s) and while catching up after the restart %d; because the worker fell behind %d, "
-          "not claimed before the pause %d; lost %d; sink arrivals %d"
-          % (d.f0, d.hi, fig["runs_accounted"], fig["runs_delivered"], fig["crash_skipped"], fig["jobs_with_gap"],
-             fig["gap_lengths"] or "none", fig["catchup_skipped"], fig["late_skipped"], fig["late_cut"], fig["lost"],
-             d.arrivals))
+    print("  runs accounted (jobs x fire seconds %d..%d every %d s): %d; arrived %d; skipped by the misfire rule after "
+          "the crash %d (%d jobs, gaps %s) and while catching up after the restart %d; because the worker fell "
+          "behind %d, not claimed before the pause %d; lost %d; sink arrivals %d (%d for seconds that are not fire "
+          "seconds)"
+          % (fig["f0"], fig["hi"], every, fig["runs_accounted"], fig["runs_delivered"], fig["crash_skipped"],
+             fig["jobs_with_gap"], fig["gap_lengths"] or "none", fig["catchup_skipped"], fig["late_skipped"],
+             fig["late_cut"], fig["lost"], d.arrivals, fig["off_grid"]))
     print("  duplicates: %d ATMOST_ONCE runs arrived twice; duplicate executions (job, scheduled_for, attempt): "
           "%d in the exports, %d in the whole table at the end"
           % (fig["atmost_twice"], d.db_dups, m.get("dup_all", 0)))
@@ -508,9 +553,13 @@ def self_test(d, args):
                                                      else "failing already: %s" % sorted(set(n for n, _, _ in results) - ok_before)))
     good_al = next(j for j in d.kind if d.kind[j] == "good" and d.type[j] == "ATLEAST_ONCE")
     good_am = next(j for j in d.kind if d.kind[j] == "good" and d.type[j] == "ATMOST_ONCE")
-    s_out = d.f0 + 3                            # a second outside the crash window
+    S = d.every
+    s_out = d.f0 + 3 * S                        # a fire second outside the crash window
     i_out = s_out - d.base
-    s_cw = m["cw_lo"] + 1                       # a second inside the crash window, before the kill
+    # a fire second inside the crash window, before the kill, with an execution of good_al
+    s_cw = next(s for s in range(-(-(m["cw_lo"] + 1) // S) * S, m["cw_hi"], S) if (good_al, s) in d.db)
+    # a second on which no job fires: after s_out, or before F0 if every job fires every second
+    s_off = s_out + 1 if S > 1 else d.f0 - 1
     resent = [(j, s) for (j, s), rows in d.db.items()
               if any(r[4] >= 2 and r[3] in FINAL_ANSWERED for r in rows)]
     cases = []
@@ -540,6 +589,17 @@ def self_test(d, args):
     case("a duplicate execution row", "db_dup", dup_row, undup_row)
     case("an execution row missing in the crash window (second %d)" % s_cw, "lost",
          lambda: saved.__setitem__("d", d.db.pop(key_cw)), lambda: d.db.__setitem__(key_cw, saved["d"]))
+    case("a run arriving on a second that is not a fire second (%d)" % s_off, "sink_count",
+         lambda: saved.__setitem__("i", setc(good_al, s_off - d.base, 1)),
+         lambda: setc(good_al, s_off - d.base, saved["i"]))
+    if S > 1:
+        key_off = (good_al, s_cw + 1)
+
+        def off_row():
+            r = d.db[key_cw][0]
+            d.db[key_off] = [(r[0], s_cw + 1) + r[2:]]
+        case("an execution for a second that is not a fire second (%d)" % (s_cw + 1), "db_outcome",
+             off_row, lambda: d.db.pop(key_off))
     if resent:
         rj, rs = resent[0]
         case("a re-sent run that never arrived after the restart", "resend",
@@ -573,6 +633,11 @@ def self_test(d, args):
     if fig["crash_skipped"]:
         case("a wrong misfire grace (10 s instead of %d s)" % m["grace_s"], "lost",
              lambda: None, lambda: None, grace=10)
+    # checked as if the jobs fired every second (or every 2 s if they do): the seconds in between are missing
+    # (or their arrivals are not for fire seconds)
+    wrong = 1 if S > 1 else 2
+    case("a wrong schedule period (every %d s instead of %d s)" % (wrong, S), "lost" if S > 1 else "sink_count",
+         lambda: None, lambda: None, every=wrong)
     case("a too small row bound (retention 1 s)", "rows_bounded", lambda: None, lambda: None, retention=1)
     bad = 0
     for name, target, do, undo, kw in cases:
@@ -597,11 +662,12 @@ def main():
     ap.add_argument("--grace", type=int)
     ap.add_argument("--retention", type=int)
     ap.add_argument("--max-rss-ratio", type=float)
+    ap.add_argument("--every", type=int, help="the fire period in seconds (default: what the run used)")
     args = ap.parse_args()
     d = load(args.out)
     if args.self_test:
         sys.exit(0 if self_test(d, args) else 1)
-    fig, results = check(d, args.grace, args.retention, args.max_rss_ratio)
+    fig, results = check(d, args.grace, args.retention, args.max_rss_ratio, args.every)
     sys.exit(0 if report(d, fig, results) else 1)
 
 
