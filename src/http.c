@@ -173,7 +173,6 @@ http_executor_init(void)
 	/* keep an idle connection for every request we may have in flight */
 	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) jobsched_max_in_flight);
 
-
 	request_context = AllocSetContextCreate(TopMemoryContext,
 											"jobsched requests",
 											ALLOCSET_DEFAULT_SIZES);

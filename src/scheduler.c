@@ -132,11 +132,11 @@ static void
 flush_results(TimestampTz *next_due)
 {
 	TimestampTz next_retry;
-
-	TimestampTz start = GetCurrentTimestamp();
+	TimestampTz start;
 
 	if (nresults == 0)
 		return;
+	start = GetCurrentTimestamp();
 	store_write_results(results, nresults, &next_retry);
 	elog(DEBUG1, "jobsched: wrote %d results in %ld us", nresults,
 		 (long) (GetCurrentTimestamp() - start));
@@ -390,7 +390,6 @@ jobsched_worker_main(Datum main_arg)
 	/* the worker is a superuser: never let a user's function shadow ours */
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 
-
 	raise_open_file_limit();
 	http_executor_init();
 	queue = pairingheap_allocate(compare_send_at, NULL);
@@ -496,8 +495,7 @@ jobsched_worker_main(Datum main_arg)
 		if (!dlist_is_empty(&ready) && http_in_flight() < in_flight_limit)
 			timeout = 0;
 		if (nresults > 0)
-			timeout = min_timeout(timeout,
-								  ms_until(oldest_result_at + (busy ? FLUSH_MAX_DELAY_US : FLUSH_DELAY_US), now));
+			timeout = min_timeout(timeout, ms_until(flush_at, now));
 		if (jobsched_history_retention > 0)
 			timeout = min_timeout(timeout,
 								  ms_until(next_purge + (busy ? PURGE_MAX_DEFER_US : 0), now));

@@ -226,8 +226,8 @@ static const char *purge_sql =
 static void set_local(const char *name, const char *value);
 static void plan_joins_by_index(void);
 static void skip_commit_flush(void);
-static int	claim_retries(HttpRequest **requests, int limit, TimestampTz now,
-						  Datum *values, Oid *argtypes);
+static int	claim_retries(HttpRequest **requests, TimestampTz horizon,
+						  TimestampTz now, int limit);
 
 static SPIPlanPtr claim_jobs_plan;
 static SPIPlanPtr claim_retries_plan;
@@ -544,35 +544,36 @@ store_claim(TimestampTz now, TimestampTz horizon, int limit,
 	Oid			argtypes[3] = {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID};
 	Datum		values[3];
 	HttpRequest **requests = palloc(limit * sizeof(HttpRequest *));
-	int			njobs;
+	int			nrequests;		/* requests claimed so far, all kinds */
 	int			nretries;
-	int			locked;
+	int			locked;			/* scheduled runs claimed, fired or not */
+	int			nfire;
 
 	begin_transaction("jobsched: claiming due runs");
 	plan_joins_by_index();
 	skip_commit_flush();
 
-	values[0] = TimestampTzGetDatum(horizon);
-	nretries = claim_retries(requests, Max(limit / 2, 1), now, values, argtypes);
+	nretries = claim_retries(requests, horizon, now, Max(limit / 2, 1));
+	nrequests = nretries;
 
+	values[0] = TimestampTzGetDatum(horizon);
 	values[1] = Int32GetDatum(limit - nretries);
 	values[2] = TimestampTzGetDatum(now - (TimestampTz) jobsched_misfire_grace * USECS_PER_SEC);
 	execute(prepared(&claim_jobs_plan, claim_jobs_sql, 3, argtypes),
 			values, NULL, SPI_OK_UPDATE_RETURNING);
 	locked = (int) SPI_processed;
-	njobs = requests_from_claim(requests + nretries);
+	nfire = requests_from_claim(requests + nrequests);
 	alert_disabled_owners();
-	if (njobs > 0)
-		insert_executions(requests + nretries, njobs, now);
-	njobs += nretries;
+	if (nfire > 0)
+		insert_executions(requests + nrequests, nfire, now);
+	nrequests += nfire;
 
 	if (nretries + locked < limit)
 	{
-		int			more = claim_retries(requests + njobs,
-										 limit - nretries - locked,
-										 now, values, argtypes);
+		int			more = claim_retries(requests + nrequests, horizon, now,
+										 limit - nretries - locked);
 
-		njobs += more;
+		nrequests += more;
 		nretries += more;
 	}
 
@@ -581,7 +582,7 @@ store_claim(TimestampTz now, TimestampTz horizon, int limit,
 
 	commit_transaction();
 
-	for (int i = 0; i < njobs; i++)
+	for (int i = 0; i < nrequests; i++)
 	{
 		requests[i]->claim_lsn = XactLastCommitEnd;
 		claimed(requests[i], arg);
@@ -590,11 +591,15 @@ store_claim(TimestampTz now, TimestampTz horizon, int limit,
 	return locked + nretries;
 }
 
-/* Claim up to "limit" retries due by values[0] into "requests"; how many. */
+/* Claim up to "limit" retries due by "horizon" into "requests"; how many. */
 static int
-claim_retries(HttpRequest **requests, int limit, TimestampTz now,
-			  Datum *values, Oid *argtypes)
+claim_retries(HttpRequest **requests, TimestampTz horizon, TimestampTz now,
+			  int limit)
 {
+	Oid			argtypes[3] = {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID};
+	Datum		values[3];
+
+	values[0] = TimestampTzGetDatum(horizon);
 	values[1] = Int32GetDatum(limit);
 	values[2] = TimestampTzGetDatum(now);
 	execute(prepared(&claim_retries_plan, claim_retries_sql, 3, argtypes),
