@@ -103,6 +103,10 @@ def mark(ok):
 
 def report(jsonl, md_path, dat_path):
     res = [json.loads(l) for l in open(jsonl) if l.strip()]
+    # runs with the sink pinned to a CPU of its own have a section of their own; the rest of the report is the
+    # plain setup, every process free to run on any CPU
+    pinned = [r for r in res if r.get('pinned')]
+    res = [r for r in res if not r.get('pinned')]
     env = next((r for r in res if r.get('scenario') == 'env'), {})
     get = lambda **c: next((r for r in res if all(r.get(a) == b for a, b in c.items())), None)
     allof = lambda **c: [r for r in res if all(r.get(a) == b for a, b in c.items())]
@@ -225,6 +229,32 @@ def report(jsonl, md_path, dat_path):
           f"{fmt(100 * r['cpu_per_s'], '%') if 'cpu_per_s' in r else 'n/a'} | "
           f"{fmt(r.get('new_conn_pct'), '%', 1)} | {', '.join(notes)} |")
     w('\n![lateness against K](lateness.png)\n')
+
+    if pinned:
+        pget = lambda **c: next((r for r in pinned if all(r.get(a) == b for a, b in c.items())), None)
+        w('## Sink on a CPU of its own\n')
+        w('The same scenarios again with nginx pinned to the last CPU and the database (or wrk, for the ceiling) to '
+          'the others (`PIN_SINK=1`), as if the sink were another machine. Unpinned, the kernel runs nginx on the CPU '
+          'of the process that just wrote to it: `perf sched` shows the worker and nginx taking turns on one CPU, '
+          '~20 µs and ~12 µs a request, while the other CPU idles. For information; the targets above are read on '
+          'the plain setup.\n')
+        w('| | plain | sink on its own CPU |\n|---|---|---|')
+        pc = pget(scenario='ceiling')
+        pceil = pc.get('rate') if pc else None
+        w(f"| sink ceiling (wrk) | {fmt(ceiling, '/s')} | {fmt(pceil, '/s')} |")
+        pb = pget(scenario='burst', stack='jobsched')
+        pr = pb.get('rate') if pb else None
+        w(f"| burst jobsched, requests/s (of the ceiling beside it) | {fmt(jr, '/s')} "
+          f"({fmt(100 * jr / ceiling if jr and ceiling else None, '%')}) | {fmt(pr, '/s')} "
+          f"({fmt(100 * pr / pceil if pr and pceil else None, '%')}) |")
+        pk = pget(scenario='steady', stack='jobsched', k=1000)
+        for key, label in (('late', 'lateness at the sink'), ('col', 'jobsched column')):
+            cells = [f"{fmt(r.get(key + '_p50'), '', 1)} / {fmt(r.get(key + '_p99'), '', 1)} / "
+                     f"{fmt(r.get(key + '_max'), '', 1)}" if r else 'n/a' for r in (k1, pk)]
+            w(f"| steady K=1,000: {label} p50 / p99 / max (ms) | {cells[0]} | {cells[1]} |")
+        cells = [fmt(100 * r['cpu_per_s'], '%') if r and 'cpu_per_s' in r else 'n/a' for r in (k1, pk)]
+        w(f"| steady K=1,000: worker CPU | {cells[0]} | {cells[1]} |")
+        w('')
 
     w('## Scale\n')
     w('The same due load in both runs, the rest of the registered jobs not due (yearly schedule, in the '

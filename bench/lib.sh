@@ -22,6 +22,14 @@ PGSHARE=$PGROOT$(pg_config --sharedir)
 hard=$(ulimit -Hn); [ "$hard" = unlimited ] && hard=65536
 NOFILE=${NOFILE:-$(( hard < 65536 ? hard : 65536 ))}
 export PGHOST=$BENCH_DIR PGPORT PGUSER=postgres PGDATABASE=postgres
+# PIN_SINK=1: the sink gets the last CPU to itself and the database (or wrk) the others, as if the sink were another
+# machine.  Unpinned, the kernel tends to run nginx on the CPU of the process that just wrote to it (a loopback
+# wake-up), so the sender and nginx take turns on one CPU while the other idles.
+PIN_SINK=${PIN_SINK:-0}
+SINK_TASKSET=""; CLIENT_TASKSET=""
+if [ "$PIN_SINK" = 1 ] && [ "$(nproc)" -ge 2 ]; then
+  SINK_TASKSET="taskset -c $(( $(nproc) - 1 ))"; CLIENT_TASKSET="taskset -c 0-$(( $(nproc) - 2 ))"
+fi
 SINK_LOG=$BENCH_DIR/nginx/logs/access.log
 mkdir -p "$OUT"
 
@@ -33,7 +41,7 @@ since() { python3 -c "import sys,time; print(f'{time.time()-float(sys.argv[1]):.
 
 # Append one result as a JSON object to $OUT/results.jsonl: result key=value ...  (values that look numeric stay numbers)
 result() {
-  python3 - "$@" >> "$OUT/results.jsonl" <<'PY'
+  python3 - "$@" ${SINK_TASKSET:+pinned=1} >> "$OUT/results.jsonl" <<'PY'
 import sys, json
 d = {}
 for kv in sys.argv[1:]:
@@ -67,7 +75,7 @@ fsync = on
 synchronous_commit = on
 $extra
 CONF
-  su postgres -c "ulimit -n $NOFILE; $PGBIN/pg_ctl -D $BENCH_DIR/pg -l $BENCH_DIR/pg.log -w -t 60 start" >/dev/null
+  $CLIENT_TASKSET su postgres -c "ulimit -n $NOFILE; $PGBIN/pg_ctl -D $BENCH_DIR/pg -l $BENCH_DIR/pg.log -w -t 60 start" >/dev/null
 }
 
 cluster_stop() {
@@ -97,7 +105,7 @@ http {
   }
 }
 CONF
-  (ulimit -n "$NOFILE"; nginx -c "$BENCH_DIR/nginx/nginx.conf" -p "$BENCH_DIR/nginx")
+  (ulimit -n "$NOFILE"; $SINK_TASKSET nginx -c "$BENCH_DIR/nginx/nginx.conf" -p "$BENCH_DIR/nginx")
 }
 
 sink_stop() {
