@@ -234,10 +234,11 @@ def report(jsonl, md_path, dat_path):
         pget = lambda **c: next((r for r in pinned if all(r.get(a) == b for a, b in c.items())), None)
         w('## Sink on a CPU of its own\n')
         w('The same scenarios again with nginx pinned to the last CPU and the database (or wrk, for the ceiling) to '
-          'the others (`PIN_SINK=1`), as if the sink were another machine. Unpinned, the kernel runs nginx on the CPU '
-          'of the process that just wrote to it: `perf sched` shows the worker and nginx taking turns on one CPU, '
-          '~20 µs and ~12 µs a request, while the other CPU idles. For information; the targets above are read on '
-          'the plain setup.\n')
+          'the others (`PIN_SINK=1`). Unpinned, the kernel runs nginx on the CPU of the process that just wrote to it: '
+          '`perf sched` shows the worker and nginx taking turns on one CPU, ~20 µs and ~12 µs a request, while the '
+          'other CPU idles. Pinned, nginx never preempts the worker, but the rest of PostgreSQL (autovacuum, the WAL '
+          'writer, the checkpointer, the backend that triggers the burst) shares the worker\'s CPU instead; which '
+          'effect wins varies from run to run. For information; the targets above are read on the plain setup.\n')
         w('| | plain | sink on its own CPU |\n|---|---|---|')
         pc = pget(scenario='ceiling')
         pceil = pc.get('rate') if pc else None
