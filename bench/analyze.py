@@ -108,8 +108,8 @@ def report(jsonl, md_path, dat_path):
     pinned = [r for r in res if r.get('pinned')]
     res = [r for r in res if not r.get('pinned')]
     env = next((r for r in res if r.get('scenario') == 'env'), {})
-    get = lambda **c: next((r for r in res if all(r.get(a) == b for a, b in c.items())), None)
-    allof = lambda **c: [r for r in res if all(r.get(a) == b for a, b in c.items())]
+    allof = lambda rows=res, **c: [r for r in rows if all(r.get(a) == b for a, b in c.items())]
+    get = lambda rows=res, **c: next(iter(allof(rows, **c)), None)
     L = []
     w = L.append
     w('# jobsched benchmark results\n')
@@ -231,7 +231,6 @@ def report(jsonl, md_path, dat_path):
     w('\n![lateness against K](lateness.png)\n')
 
     if pinned:
-        pget = lambda **c: next((r for r in pinned if all(r.get(a) == b for a, b in c.items())), None)
         w('## Sink on a CPU of its own\n')
         w('The same scenarios again with nginx pinned to the last CPU and the database (or wrk, for the ceiling) to '
           'the others (`PIN_SINK=1`). Unpinned, the kernel runs nginx on the CPU of the process that just wrote to it: '
@@ -240,15 +239,15 @@ def report(jsonl, md_path, dat_path):
           'writer, the checkpointer, the backend that triggers the burst) shares the worker\'s CPU instead; which '
           'effect wins varies from run to run. For information; the targets above are read on the plain setup.\n')
         w('| | plain | sink on its own CPU |\n|---|---|---|')
-        pc = pget(scenario='ceiling')
+        pc = get(pinned, scenario='ceiling')
         pceil = pc.get('rate') if pc else None
         w(f"| sink ceiling (wrk) | {fmt(ceiling, '/s')} | {fmt(pceil, '/s')} |")
-        pb = pget(scenario='burst', stack='jobsched')
+        pb = get(pinned, scenario='burst', stack='jobsched')
         pr = pb.get('rate') if pb else None
         w(f"| burst jobsched, requests/s (of the ceiling beside it) | {fmt(jr, '/s')} "
           f"({fmt(100 * jr / ceiling if jr and ceiling else None, '%')}) | {fmt(pr, '/s')} "
           f"({fmt(100 * pr / pceil if pr and pceil else None, '%')}) |")
-        pk = pget(scenario='steady', stack='jobsched', k=1000)
+        pk = get(pinned, scenario='steady', stack='jobsched', k=1000)
         for key, label in (('late', 'lateness at the sink'), ('col', 'jobsched column')):
             cells = [f"{fmt(r.get(key + '_p50'), '', 1)} / {fmt(r.get(key + '_p99'), '', 1)} / "
                      f"{fmt(r.get(key + '_max'), '', 1)}" if r else 'n/a' for r in (k1, pk)]

@@ -22,8 +22,8 @@ PGSHARE=$PGROOT$(pg_config --sharedir)
 hard=$(ulimit -Hn); [ "$hard" = unlimited ] && hard=65536
 NOFILE=${NOFILE:-$(( hard < 65536 ? hard : 65536 ))}
 export PGHOST=$BENCH_DIR PGPORT PGUSER=postgres PGDATABASE=postgres
-# PIN_SINK=1: the sink gets the last CPU to itself and the database (or wrk) the others, as if the sink were another
-# machine.  Unpinned, the kernel tends to run nginx on the CPU of the process that just wrote to it (a loopback
+# PIN_SINK=1: the sink gets the last CPU to itself and the database (or wrk) the others, nearer to a sink on another
+# machine (but the rest of PostgreSQL then shares the worker's CPU: README.md).  Unpinned, the kernel tends to run nginx on the CPU of the process that just wrote to it (a loopback
 # wake-up), so the sender and nginx take turns on one CPU while the other idles.
 PIN_SINK=${PIN_SINK:-0}
 SINK_TASKSET=""; CLIENT_TASKSET=""
