@@ -146,12 +146,43 @@ SELECT active, next_run_at > now() AS next_in_future FROM jobsched.jobs WHERE id
 SELECT jobsched.pause_job(999999);
 SELECT jobsched.resume_job(999999);
 
--- trigger: due now, for an active or a paused job
+-- trigger: a run of its own, queued at the moment of the call, for an
+-- active or a paused job; the scheduled runs are not touched
+SELECT next_run_at AS a_next FROM jobsched.jobs WHERE id = :a \gset
+SELECT clock_timestamp() AS before_trigger \gset
 SELECT jobsched.trigger_job(:a);
-SELECT next_run_at <= now() AS due FROM jobsched.jobs WHERE id = :a;
 SELECT jobsched.trigger_job(:c);
-SELECT active, next_run_at <= now() AS due FROM jobsched.jobs WHERE id = :c;
+SELECT job_id = :a AS is_a, attempt, status, sends, retry_at = scheduled_for AS at_its_time,
+	   scheduled_for BETWEEN :'before_trigger' AND clock_timestamp() AS now_ish
+FROM jobsched.executions WHERE job_id IN (:a, :c) ORDER BY job_id;
+SELECT next_run_at = :'a_next' AS a_unchanged FROM jobsched.jobs WHERE id = :a;
+SELECT active, next_run_at FROM jobsched.jobs WHERE id = :c;
 SELECT jobsched.trigger_job(999999);
+-- one execution per run and attempt, whoever writes it (terse: the
+-- details name times of this run)
+\set VERBOSITY terse
+INSERT INTO jobsched.executions (job_id, scheduled_for, status, retry_at)
+SELECT job_id, scheduled_for, 'retrying', retry_at FROM jobsched.executions WHERE job_id = :a;
+DELETE FROM jobsched.executions WHERE job_id IN (:a, :c);
+
+-- a direct UPDATE of next_run_at: the first fire time from there on, never
+-- a time already claimed; NULL only while paused
+UPDATE jobsched.jobs SET next_run_at = '2031-06-15 12:34:56+00' WHERE id = :a;
+SELECT next_run_at FROM jobsched.jobs WHERE id = :a;
+UPDATE jobsched.jobs SET last_claimed_for = '2032-03-01 00:00:00+00' WHERE id = :a;
+UPDATE jobsched.jobs SET next_run_at = '2031-06-15 12:34:56+00' WHERE id = :a;
+SELECT next_run_at, last_claimed_for FROM jobsched.jobs WHERE id = :a;
+UPDATE jobsched.jobs SET next_run_at = NULL WHERE id = :a;
+UPDATE jobsched.jobs SET next_run_at = now() WHERE id = :c;
+UPDATE jobsched.jobs SET next_run_at = '2033-01-01 00:00:00+00', last_claimed_for = '2033-01-01 00:00:00+00' WHERE id = :a;
+SELECT next_run_at, last_claimed_for FROM jobsched.jobs WHERE id = :a;
+\set VERBOSITY default
+-- timeouts: at least a millisecond (libcurl counts in ms, 0 means never)
+SELECT jobsched.modify_job(:a, timeout => '1 microsecond');
+SELECT jobsched.modify_job(:a, timeout => '0.9 ms');
+SELECT jobsched.modify_job(:a, timeout => '1 ms');
+SELECT timeout FROM jobsched.jobs WHERE id = :a;
+SELECT jobsched.modify_job(:a, timeout => '30 s');
 
 -- history, newest first (rows written here as the worker would)
 INSERT INTO jobsched.executions (job_id, scheduled_for, attempt, status, started_at, finished_at, http_status)
@@ -178,7 +209,7 @@ INSERT INTO jobsched.alerts (job_id, kind, url, message) VALUES (:a, 'failed', '
 SELECT kind, url, message FROM jobsched.alerts WHERE job_id = :a;
 
 -- stats answer even with the worker disabled
-SELECT active_jobs, due_now >= 1 AS something_due, in_flight FROM jobsched.stats;
+SELECT active_jobs, due_now, in_flight FROM jobsched.stats;
 
 -- delete: the job, its history and its alerts
 SELECT jobsched.delete_job(:a);

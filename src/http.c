@@ -30,7 +30,7 @@
 #include "http.h"
 #include "jobsched.h"
 
-#define USER_AGENT "jobsched/1.0"
+#define USER_AGENT "jobsched/" JOBSCHED_VERSION
 #define MAX_REDIRECTS 10
 #define EPOLL_BATCH 256
 
@@ -278,6 +278,20 @@ set_error(HttpRequest *request, const char *fmt,...)
 	MemoryContextSwitchTo(old);
 }
 
+/* Whether libcurl took a required option; if not, the request fails with why. */
+static bool
+option_taken(HttpRequest *request, const char *option, CURLcode rc)
+{
+	if (rc == CURLE_OK)
+		return true;
+	set_error(request, "not sent: libcurl refused %s: %s", option,
+			  curl_easy_strerror(rc));
+	return false;
+}
+
+#define REQUIRE_OPTION(easy, request, option, value) \
+	option_taken((request), #option, curl_easy_setopt((easy), (option), (value)))
+
 /*
  * Put a request on the wire.  Returns false if it could not even start; it
  * is then already finished, with its error set.
@@ -308,33 +322,46 @@ http_start(HttpRequest *request)
 	/* curl would wait up to a second for "100 Continue" on large bodies */
 	request->header_list = curl_slist_append(request->header_list, "Expect:");
 
-	curl_easy_setopt(easy, CURLOPT_URL, request->url);
-	curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, open_socket_callback);
-	curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, request);
+	/*
+	 * The options the network policy and the protocol limits rest on: if
+	 * libcurl refuses one, the request fails rather than go out without it.
+	 */
+	if (!(REQUIRE_OPTION(easy, request, CURLOPT_URL, request->url) &&
+		  REQUIRE_OPTION(easy, request, CURLOPT_OPENSOCKETFUNCTION, open_socket_callback) &&
+		  REQUIRE_OPTION(easy, request, CURLOPT_OPENSOCKETDATA, request) &&
 #if LIBCURL_VERSION_NUM >= 0x075000
-	curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, prereq_callback);
-	curl_easy_setopt(easy, CURLOPT_PREREQDATA, request);
+		  REQUIRE_OPTION(easy, request, CURLOPT_PREREQFUNCTION, prereq_callback) &&
+		  REQUIRE_OPTION(easy, request, CURLOPT_PREREQDATA, request) &&
 #endif
 	/* a proxy from the environment would hide the real target from the policy */
-	curl_easy_setopt(easy, CURLOPT_PROXY, "");
+		  REQUIRE_OPTION(easy, request, CURLOPT_PROXY, "") &&
+#if LIBCURL_VERSION_NUM >= 0x075500
+		  REQUIRE_OPTION(easy, request, CURLOPT_PROTOCOLS_STR, "http,https") &&
+		  REQUIRE_OPTION(easy, request, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") &&
+#else
+		  REQUIRE_OPTION(easy, request, CURLOPT_PROTOCOLS,
+						 (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS)) &&
+		  REQUIRE_OPTION(easy, request, CURLOPT_REDIR_PROTOCOLS,
+						 (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS)) &&
+#endif
+		  REQUIRE_OPTION(easy, request, CURLOPT_TIMEOUT_MS, (long) request->timeout_ms) &&
+		  REQUIRE_OPTION(easy, request, CURLOPT_FOLLOWLOCATION,
+						 request->follow_redirects ? 1L : 0L) &&
+		  REQUIRE_OPTION(easy, request, CURLOPT_MAXREDIRS, (long) MAX_REDIRECTS)))
+	{
+		request->finished_at = GetCurrentTimestamp();
+		curl_slist_free_all(request->header_list);
+		request->header_list = NULL;
+		easy_handle_put(easy);
+		return false;
+	}
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, request);
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, request->curl_error);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_callback);
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, request);
-	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) request->timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_USERAGENT, USER_AGENT);
 	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, request->header_list);
-	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION,
-					 request->follow_redirects ? 1L : 0L);
-	curl_easy_setopt(easy, CURLOPT_MAXREDIRS, (long) MAX_REDIRECTS);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-#else
-	curl_easy_setopt(easy, CURLOPT_PROTOCOLS, CURLPROTO_HTTP | CURLPROTO_HTTPS);
-	curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS, CURLPROTO_HTTP | CURLPROTO_HTTPS);
-#endif
 
 	if (strcmp(request->method, "GET") == 0)
 		curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);

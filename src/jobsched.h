@@ -19,6 +19,8 @@
 
 #include "netpolicy.h"
 
+/* The schema version this library works with (jobsched.control). */
+#define JOBSCHED_VERSION "1.1"
 
 /* Settings (GUCs), defined in jobsched.c */
 extern bool jobsched_enabled;
@@ -40,7 +42,8 @@ typedef enum JobschedWorkerState
 	JOBSCHED_WORKER_STARTING,
 	JOBSCHED_WORKER_RUNNING,
 	JOBSCHED_WORKER_DISABLED,
-	JOBSCHED_WORKER_LOCKED_OUT	/* another scheduler holds the database */
+	JOBSCHED_WORKER_LOCKED_OUT,	/* another scheduler holds the database */
+	JOBSCHED_WORKER_WAITING		/* no extension, or another version of it */
 } JobschedWorkerState;
 
 /*

@@ -62,6 +62,18 @@
 #define ATTACH_RETRY_MS 5000
 /* Sockets kept free for everything else the process opens. */
 #define FD_RESERVE 64
+/* After a failed statement, wait this long before trying again, doubling up to the maximum. */
+#define RETRY_MIN_US (100 * 1000)
+#define RETRY_MAX_US (10 * USECS_PER_SEC)
+/* While interrupted executions are locked by another session, look again this often. */
+#define RECOVER_RETRY_US USECS_PER_SEC
+
+/* When a kind of statement may be tried again after it failed. */
+typedef struct Backoff
+{
+	TimestampTz not_before;
+	int64		delay_us;		/* 0: the last try succeeded */
+} Backoff;
 
 static volatile sig_atomic_t shutdown_requested = false;
 
@@ -79,6 +91,9 @@ static int	results_size = 0;
 static TimestampTz oldest_result_at = 0;
 
 static int	in_flight_limit;
+
+static Backoff claim_backoff;
+static Backoff write_backoff;
 
 static void
 handle_sigterm(SIGNAL_ARGS)
@@ -105,6 +120,21 @@ compare_send_at(const pairingheap_node *a, const pairingheap_node *b, void *arg)
 }
 
 static void
+backoff_failed(Backoff *backoff, TimestampTz now)
+{
+	backoff->delay_us = backoff->delay_us == 0 ? RETRY_MIN_US :
+		Min(backoff->delay_us * 2, RETRY_MAX_US);
+	backoff->not_before = now + backoff->delay_us;
+}
+
+static void
+backoff_succeeded(Backoff *backoff)
+{
+	backoff->delay_us = 0;
+	backoff->not_before = 0;
+}
+
+static void
 enqueue_claimed(HttpRequest *request, void *arg)
 {
 	pairingheap_add(queue, &request->heap_node);
@@ -128,21 +158,31 @@ collect_result(HttpRequest *request, void *arg)
 	results[nresults++] = request;
 }
 
+/*
+ * Write the results collected so far.  Those that cannot be written now
+ * (the statement failed, or their rows are locked by another session) stay
+ * for a later try.
+ */
 static void
 flush_results(TimestampTz *next_due)
 {
 	TimestampTz next_retry;
 	TimestampTz start;
+	int			left;
 
 	if (nresults == 0)
 		return;
 	start = GetCurrentTimestamp();
-	store_write_results(results, nresults, &next_retry);
-	elog(DEBUG1, "jobsched: wrote %d results in %ld us", nresults,
-		 (long) (GetCurrentTimestamp() - start));
-	for (int i = 0; i < nresults; i++)
+	left = store_write_results(results, nresults, &next_retry);
+	elog(DEBUG1, "jobsched: wrote %d results in %ld us, %d left", nresults - left,
+		 (long) (GetCurrentTimestamp() - start), left);
+	for (int i = left; i < nresults; i++)
 		http_request_free(results[i]);
-	nresults = 0;
+	nresults = left;
+	if (left > 0)
+		backoff_failed(&write_backoff, GetCurrentTimestamp());
+	else
+		backoff_succeeded(&write_backoff);
 	if (next_retry < *next_due)
 		*next_due = next_retry;
 }
@@ -279,6 +319,13 @@ unpublish_worker(int code, Datum arg)
 static void
 process_interrupts(void)
 {
+	/*
+	 * A cancel (pg_cancel_backend) that arrives between statements cancels
+	 * nothing, as in an idle backend; one that arrives during a statement
+	 * fails that statement, which store.c catches.  Left pending here, it
+	 * would raise an error outside any statement and end the worker.
+	 */
+	QueryCancelPending = false;
 	CHECK_FOR_INTERRUPTS();
 	if (ConfigReloadPending)
 	{
@@ -286,6 +333,38 @@ process_interrupts(void)
 		ProcessConfigFile(PGC_SIGHUP);
 		raise_open_file_limit();
 	}
+}
+
+/*
+ * Settings a database or a role may impose (ALTER DATABASE ... SET) would
+ * change what the worker's statements do: a statement_timeout cancelling
+ * claims, a read-only or serializable default failing them,
+ * session_replication_role = replica silencing the alert triggers, a
+ * search_path with a user's functions in it.  The worker sets its own.
+ * lock_timeout is the exception: its statements skip locked rows, and a
+ * table lock held by someone else (VACUUM FULL, LOCK TABLE) makes them fail
+ * after a second and be tried again, rather than stop the worker.
+ */
+static void
+set_worker_settings(void)
+{
+	static const char *const settings[][2] = {
+		/* the worker is a superuser: never let a user's function shadow ours */
+		{"search_path", "pg_catalog, pg_temp"},
+		{"statement_timeout", "0"},
+		{"lock_timeout", "1s"},
+		{"idle_in_transaction_session_timeout", "0"},
+#if PG_VERSION_NUM >= 170000
+		{"transaction_timeout", "0"},
+#endif
+		{"default_transaction_read_only", "off"},
+		{"default_transaction_isolation", "read committed"},
+		{"default_transaction_deferrable", "off"},
+		{"session_replication_role", "origin"},
+	};
+
+	for (int i = 0; i < (int) lengthof(settings); i++)
+		SetConfigOption(settings[i][0], settings[i][1], PGC_SUSET, PGC_S_OVERRIDE);
 }
 
 static WaitEventSet *
@@ -375,7 +454,9 @@ jobsched_worker_main(Datum main_arg)
 	TimestampTz next_due = 0;	/* 0: ask the catalog */
 	TimestampTz next_purge = 0;
 	TimestampTz reclaim_not_before = 0;
+	TimestampTz recover_at = 0;
 	TimestampTz flush_at;
+	int			orphans_left;
 	bool		busy;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -387,8 +468,7 @@ jobsched_worker_main(Datum main_arg)
 
 	BackgroundWorkerInitializeConnection(jobsched_database_name, NULL, 0);
 	pgstat_report_appname("jobsched scheduler");
-	/* the worker is a superuser: never let a user's function shadow ours */
-	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	set_worker_settings();
 
 	raise_open_file_limit();
 	http_executor_init();
@@ -411,7 +491,18 @@ jobsched_worker_main(Datum main_arg)
 			proc_exit(0);
 	}
 
-	store_recover();
+	/* nothing is claimed before the last worker's executions are settled */
+	while ((orphans_left = store_recover()) < 0)
+	{
+		backoff_failed(&claim_backoff, GetCurrentTimestamp());
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 claim_backoff.delay_us / 1000, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		process_interrupts();
+		if (shutdown_requested)
+			proc_exit(0);
+	}
+	backoff_succeeded(&claim_backoff);
 	ereport(LOG,
 			(errmsg("jobsched: scheduler started in database \"%s\" (max_in_flight %d)",
 					jobsched_database_name, in_flight_limit)));
@@ -424,6 +515,16 @@ jobsched_worker_main(Datum main_arg)
 		int			nevents;
 
 		now = GetCurrentTimestamp();
+
+		/* interrupted executions that were locked at startup */
+		if (orphans_left > 0 && now >= recover_at)
+		{
+			int			left = store_recover();
+
+			if (left >= 0)
+				orphans_left = left;
+			recover_at = now + RECOVER_RETRY_US;
+		}
 
 		/* claim what will be due within the lookahead */
 		if (jobsched_enabled && queued < MAX_QUEUED && now >= reclaim_not_before &&
@@ -439,9 +540,18 @@ jobsched_worker_main(Datum main_arg)
 			elog(DEBUG1, "jobsched: claimed %d runs in %ld us (%d in flight, %d queued)",
 				 claimed, (long) (GetCurrentTimestamp() - now), http_in_flight(), queued);
 			now = GetCurrentTimestamp();
-			/* rows we could not lock: do not spin on them */
-			if (claimed < limit && next_due <= now)
-				reclaim_not_before = now + RECLAIM_BACKOFF_US;
+			if (claimed < 0)
+			{
+				backoff_failed(&claim_backoff, now);
+				reclaim_not_before = claim_backoff.not_before;
+			}
+			else
+			{
+				backoff_succeeded(&claim_backoff);
+				/* rows we could not lock: do not spin on them */
+				if (claimed < limit && next_due <= now)
+					reclaim_not_before = now + RECLAIM_BACKOFF_US;
+			}
 		}
 		jobsched_set_worker_state(jobsched_enabled ? JOBSCHED_WORKER_RUNNING :
 								  JOBSCHED_WORKER_DISABLED);
@@ -457,8 +567,10 @@ jobsched_worker_main(Datum main_arg)
 		 */
 		now = GetCurrentTimestamp();
 		busy = sends_waiting(now);
-		flush_at = oldest_result_at + (busy ? FLUSH_MAX_DELAY_US : FLUSH_DELAY_US);
-		if (nresults >= jobsched_batch_size || (nresults > 0 && now >= flush_at))
+		flush_at = Max(oldest_result_at + (busy ? FLUSH_MAX_DELAY_US : FLUSH_DELAY_US),
+					   write_backoff.not_before);
+		if (nresults > 0 && now >= write_backoff.not_before &&
+			(nresults >= jobsched_batch_size || now >= flush_at))
 		{
 			flush_results(&next_due);
 			now = GetCurrentTimestamp();
@@ -474,6 +586,7 @@ jobsched_worker_main(Datum main_arg)
 			/*
 			 * A batch mostly purged means more is waiting: come back soon.
 			 * (Not "all of it": a few old rows finished only recently stay.)
+			 * A failed purge waits for the next interval.
 			 */
 			next_purge = now + (purged >= PURGE_BATCH / 2 ? 100 * 1000 : PURGE_INTERVAL_US);
 		}
@@ -496,6 +609,8 @@ jobsched_worker_main(Datum main_arg)
 			timeout = 0;
 		if (nresults > 0)
 			timeout = min_timeout(timeout, ms_until(flush_at, now));
+		if (orphans_left > 0)
+			timeout = min_timeout(timeout, ms_until(recover_at, now));
 		if (jobsched_history_retention > 0)
 			timeout = min_timeout(timeout,
 								  ms_until(next_purge + (busy ? PURGE_MAX_DEFER_US : 0), now));
@@ -508,9 +623,9 @@ jobsched_worker_main(Datum main_arg)
 			if (events[i].events & WL_LATCH_SET)
 			{
 				ResetLatch(MyLatch);
-				/* jobs changed: ask the catalog again */
+				/* jobs changed: ask the catalog again (not while claims fail) */
 				next_due = 0;
-				reclaim_not_before = 0;
+				reclaim_not_before = claim_backoff.not_before;
 			}
 		}
 		process_interrupts();

@@ -95,6 +95,8 @@ worker_state_name(JobschedWorkerState state)
 			return "disabled";
 		case JOBSCHED_WORKER_LOCKED_OUT:
 			return "waiting: another scheduler runs in this database";
+		case JOBSCHED_WORKER_WAITING:
+			return "waiting: no extension of this library's version in this database";
 	}
 	return "unknown";
 }

@@ -34,6 +34,7 @@
 #include "pgstat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -69,7 +70,8 @@
 static const char *claim_jobs_sql =
 "UPDATE jobsched.jobs j"
 "  SET next_run_at = CASE WHEN j.active AND due.owner_ok THEN"
-"      jobsched.next_fire_or_null(j.schedule, j.timezone, greatest(due.next_run_at, $3)) END"
+"      jobsched.next_fire_or_null(j.schedule, j.timezone, greatest(due.next_run_at, $3)) END,"
+"    last_claimed_for = due.next_run_at"
 "  FROM (SELECT id, next_run_at, EXISTS ("
 "          SELECT 1 FROM pg_catalog.pg_roles r"
 "          WHERE r.rolname = jobs.owner"
@@ -105,12 +107,18 @@ static const char *owner_alerts_sql =
 "           id, owner)"
 "  FROM off";
 
-/* The executions of the runs that fire, in the order given. */
+/*
+ * The executions of the runs that fire, in the order given.  A run that
+ * already has one (a triggered run queued for the very same microsecond) is
+ * not inserted, and not sent: the unique index is the last word on "one
+ * execution per run and attempt".
+ */
 static const char *insert_executions_sql =
 "INSERT INTO jobsched.executions (job_id, scheduled_for, status, started_at, sends)"
 "  SELECT u.job_id, u.scheduled_for, 'running', greatest(u.scheduled_for, $3), 1"
 "  FROM unnest($1::int8[], $2::timestamptz[]) WITH ORDINALITY AS u(job_id, scheduled_for, n)"
 "  ORDER BY u.n"
+"  ON CONFLICT (job_id, scheduled_for, attempt) DO NOTHING"
 "  RETURNING id, job_id";
 
 static const char *claim_retries_sql =
@@ -134,20 +142,26 @@ static const char *next_due_sql =
  * Results, retries and alerts in one statement.  A failed ATLEAST_ONCE
  * attempt with retries left gets a new execution row (status retrying) due
  * after an exponential backoff with jitter; any other failure is final and
- * raises an alert (the alerts trigger sends the NOTIFY).
+ * raises an alert (the alerts trigger sends the NOTIFY).  An execution row
+ * locked by another session (a delete_job in a long transaction) is not
+ * waited for: its id comes back in the last column, to be written later.
  */
 static const char *write_results_sql =
 "WITH r AS ("
 "  SELECT * FROM unnest($1::int8[], $2::bool[], $3::bool[], $4::int4[],"
 "                       $5::timestamptz[], $6::timestamptz[], $7::text[], $8::text[])"
 "    AS r(id, ok, timed_out, http_status, started_at, finished_at, body, error)"
+"), mine AS ("
+"  SELECT e.id FROM jobsched.executions e"
+"  WHERE e.id = ANY ($1) AND e.status = 'running'"
+"  FOR UPDATE SKIP LOCKED"
 "), done AS ("
 "  UPDATE jobsched.executions e"
 "  SET status = CASE WHEN r.ok THEN 'succeeded' WHEN r.timed_out THEN 'timed_out'"
 "                    ELSE 'failed' END,"
 "      http_status = r.http_status, started_at = r.started_at,"
 "      finished_at = r.finished_at, response_body = r.body, error = r.error"
-"  FROM r WHERE e.id = r.id AND e.status = 'running'"
+"  FROM r JOIN mine USING (id) WHERE e.id = r.id"
 "  RETURNING e.id, e.job_id, e.scheduled_for, e.attempt, e.status, r.ok,"
 "            r.http_status, r.error, r.finished_at"
 "), judged AS ("
@@ -161,6 +175,7 @@ static const char *write_results_sql =
 "         finished_at + least(retry_backoff * power(2, least(attempt - 1, 30))"
 "                             * (0.5 + random()), interval '1 day')"
 "  FROM judged WHERE will_retry"
+"  ON CONFLICT (job_id, scheduled_for, attempt) DO NOTHING"
 "  RETURNING retry_at"
 "), alerted AS ("
 "  INSERT INTO jobsched.alerts (job_id, execution_id, kind, url, http_status, message)"
@@ -172,14 +187,22 @@ static const char *write_results_sql =
 "  RETURNING id"
 ")"
 "SELECT (SELECT count(*) FROM retried), (SELECT min(retry_at) FROM retried),"
-"       (SELECT count(*) FROM alerted)";
+"       (SELECT count(*) FROM alerted),"
+"       ARRAY(SELECT e.id FROM jobsched.executions e"
+"             WHERE e.id = ANY ($1) AND e.status = 'running'"
+"               AND e.id NOT IN (SELECT id FROM mine))";
 
+/*
+ * $2: the orphans to settle (NULL: every execution left running).  Rows
+ * locked by another session are skipped and their ids returned, to be
+ * settled by a later call; the worker has nothing of its own running yet.
+ */
 static const char *recover_sql =
 "WITH orphan AS ("
 "  SELECT e.id, e.job_id, e.attempt, j.type, j.url, j.method"
 "  FROM jobsched.executions e LEFT JOIN jobsched.jobs j ON j.id = e.job_id"
-"  WHERE e.status = 'running'"
-"  FOR UPDATE OF e"
+"  WHERE e.status = 'running' AND ($2 IS NULL OR e.id = ANY ($2))"
+"  FOR UPDATE OF e SKIP LOCKED"
 "), resend AS ("
 "  UPDATE jobsched.executions e SET status = 'retrying', retry_at = $1"
 "  FROM orphan o WHERE e.id = o.id AND o.type = 'ATLEAST_ONCE'"
@@ -195,14 +218,19 @@ static const char *recover_sql =
 "  FROM lost WHERE url IS NOT NULL"
 "  RETURNING id"
 ")"
-"SELECT (SELECT count(*) FROM resend), (SELECT count(*) FROM lost)";
+"SELECT (SELECT count(*) FROM resend), (SELECT count(*) FROM lost),"
+"       ARRAY(SELECT e.id FROM jobsched.executions e"
+"             WHERE e.status = 'running' AND ($2 IS NULL OR e.id = ANY ($2))"
+"               AND e.id NOT IN (SELECT id FROM orphan))";
 
 /* A run claimed but never sent (the worker is stopping): send it later. */
 static const char *requeue_sql =
 "UPDATE jobsched.executions e"
 "  SET status = 'retrying', retry_at = r.send_at, sends = greatest(e.sends - 1, 0)"
 "  FROM unnest($1::int8[], $2::timestamptz[]) AS r(id, send_at)"
-"  WHERE e.id = r.id AND e.status = 'running'";
+"  WHERE e.id = r.id AND e.id IN ("
+"    SELECT id FROM jobsched.executions"
+"    WHERE id = ANY ($1) AND status = 'running' FOR UPDATE SKIP LOCKED)";
 
 /*
  * Reads only the oldest finished rows by id, so it costs the same whatever
@@ -213,13 +241,15 @@ static const char *purge_sql =
 "  SELECT id, finished_at FROM jobsched.executions"
 "  WHERE status NOT IN ('running', 'retrying')"
 "  ORDER BY id LIMIT $2"
+"  FOR UPDATE SKIP LOCKED"
 "), purged AS ("
 "  DELETE FROM jobsched.executions e USING oldest o"
 "  WHERE e.id = o.id AND o.finished_at < $1"
 "  RETURNING e.id"
 "), purged_alerts AS ("
 "  DELETE FROM jobsched.alerts a WHERE a.id IN ("
-"    SELECT id FROM jobsched.alerts ORDER BY id LIMIT $2) AND a.created_at < $1"
+"    SELECT id FROM jobsched.alerts ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)"
+"    AND a.created_at < $1"
 ")"
 "SELECT count(*) FROM purged";
 
@@ -258,6 +288,34 @@ commit_transaction(void)
 	CommitTransactionCommand();
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * A statement of the worker can fail for reasons that are not its own: a
+ * cancel, a deadlock with a concurrent delete_job, a table locked or
+ * dropped.  None of them may end the worker -- a restart would turn the
+ * ATMOST_ONCE runs in flight into "lost" -- so each public function below
+ * catches its error here: the transaction is rolled back, the statement and
+ * the SQLSTATE are logged, and the caller tries again later.
+ */
+static void
+report_failure(const char *what, MemoryContext caller_context)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(caller_context);
+	edata = CopyErrorData();
+	FlushErrorState();
+	AbortCurrentTransaction();
+	MemoryContextSwitchTo(caller_context);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	ereport(LOG,
+			(errcode(edata->sqlerrcode),
+			 errmsg("jobsched: %s failed (SQLSTATE %s): %s",
+					what, unpack_sql_state(edata->sqlerrcode), edata->message),
+			 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
+			 errhint("The worker goes on and tries again shortly.")));
+	FreeErrorData(edata);
 }
 
 static SPIPlanPtr
@@ -320,49 +378,131 @@ text_column(int row, int col)
 }
 
 /*
- * Wait here until this database has the extension and no other scheduler
- * holds it.  Returns false if the caller should wait and ask again.
+ * Whether this database has the extension, at the version of this library,
+ * and no other scheduler holds it.  Returns false if the caller should wait
+ * and ask again; says why in the log once per reason.
  */
 bool
 store_attach(void)
 {
-	bool		ready = false;
-	int			rc;
+	static char last_reason[NAMEDATALEN + 64] = "";
+	MemoryContext caller = CurrentMemoryContext;
+	volatile bool ready = false;
+	char		reason[sizeof(last_reason)] = "";
 
-	begin_transaction("jobsched: looking for the extension");
-	rc = SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'jobsched'",
-					 true, 1);
-	if (rc == SPI_OK_SELECT && SPI_processed == 1)
+	PG_TRY();
 	{
-		bool		isnull;
+		int			rc;
 
-		rc = SPI_execute("SELECT pg_catalog.pg_try_advisory_lock(" SCHEDULER_LOCK_KEY ")", false, 1);
-		if (rc == SPI_OK_SELECT && SPI_processed == 1)
-			ready = DatumGetBool(column(0, 1, &isnull));
-		jobsched_set_worker_state(ready ? JOBSCHED_WORKER_RUNNING :
-								  JOBSCHED_WORKER_LOCKED_OUT);
+		begin_transaction("jobsched: looking for the extension");
+		rc = SPI_execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'jobsched'",
+						 true, 1);
+		if (rc != SPI_OK_SELECT || SPI_processed == 0)
+			snprintf(reason, sizeof(reason), "no extension");
+		else
+		{
+			char	   *version = text_column(0, 1);
+
+			if (strcmp(version, JOBSCHED_VERSION) != 0)
+				snprintf(reason, sizeof(reason), "%s", version);
+			else
+			{
+				bool		isnull;
+
+				rc = SPI_execute("SELECT pg_catalog.pg_try_advisory_lock(" SCHEDULER_LOCK_KEY ")", false, 1);
+				if (rc == SPI_OK_SELECT && SPI_processed == 1)
+					ready = DatumGetBool(column(0, 1, &isnull));
+				jobsched_set_worker_state(ready ? JOBSCHED_WORKER_RUNNING :
+										  JOBSCHED_WORKER_LOCKED_OUT);
+			}
+		}
+		commit_transaction();
 	}
-	commit_transaction();
+	PG_CATCH();
+	{
+		report_failure("looking for the extension", caller);
+		ready = false;
+	}
+	PG_END_TRY();
+
+	if (reason[0] && strcmp(reason, last_reason) != 0)
+	{
+		if (strcmp(reason, "no extension") == 0)
+			ereport(LOG,
+					(errmsg("jobsched: waiting for CREATE EXTENSION jobsched in database \"%s\"",
+							jobsched_database_name)));
+		else
+			ereport(LOG,
+					(errmsg("jobsched: the extension in database \"%s\" is version %s, but the library is version %s; nothing is fired until they match",
+							jobsched_database_name, reason, JOBSCHED_VERSION),
+					 errhint("Run ALTER EXTENSION jobsched UPDATE, or install the library that goes with version %s.",
+							 reason)));
+		jobsched_set_worker_state(JOBSCHED_WORKER_WAITING);
+	}
+	strlcpy(last_reason, reason, sizeof(last_reason));
 	return ready;
 }
 
-void
+/*
+ * Settle the executions an earlier worker left running: ATLEAST_ONCE ones
+ * are queued to be sent again, ATMOST_ONCE ones become lost.  Returns how
+ * many are left -- rows another session holds locked, settled by a later
+ * call -- or -1 if the statement failed.  The first successful call must
+ * come before the first claim: until then, every running row is an orphan.
+ */
+int
 store_recover(void)
 {
-	Oid			argtypes[1] = {TIMESTAMPTZOID};
-	Datum		values[1];
-	SPIPlanPtr	plan;
-	int64		resent,
-				lost;
+	static Datum pending = (Datum) 0;	/* int8[] of orphans still to settle */
+	static bool first = true;
+	MemoryContext caller = CurrentMemoryContext;
+	Oid			argtypes[2] = {TIMESTAMPTZOID, INT8ARRAYOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', first ? 'n' : ' '};
+	volatile int64 resent = 0;
+	volatile int64 lost = 0;
+	volatile int skipped = 0;
+	volatile bool ok = true;
 	TimestampTz now = GetCurrentTimestamp();
 
-	begin_transaction("jobsched: recovering interrupted executions");
-	plan = prepared(&recover_plan, recover_sql, 1, argtypes);
-	values[0] = TimestampTzGetDatum(now);
-	execute(plan, values, NULL, SPI_OK_SELECT);
-	resent = int64_column(0, 1);
-	lost = int64_column(0, 2);
-	commit_transaction();
+	if (!first && pending == (Datum) 0)
+		return 0;
+	PG_TRY();
+	{
+		bool		isnull;
+		Datum		left;
+
+		begin_transaction("jobsched: recovering interrupted executions");
+		values[0] = TimestampTzGetDatum(now);
+		values[1] = pending;
+		execute(prepared(&recover_plan, recover_sql, 2, argtypes), values, nulls,
+				SPI_OK_SELECT);
+		resent = int64_column(0, 1);
+		lost = int64_column(0, 2);
+		left = column(0, 3, &isnull);
+		skipped = ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(left)),
+								 ARR_DIMS(DatumGetArrayTypeP(left)));
+		if (pending != (Datum) 0)
+			pfree(DatumGetPointer(pending));
+		pending = (Datum) 0;
+		if (skipped > 0)
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+			pending = datumCopy(left, false, -1);
+			MemoryContextSwitchTo(old);
+		}
+		commit_transaction();
+	}
+	PG_CATCH();
+	{
+		report_failure("recovering interrupted executions", caller);
+		ok = false;
+	}
+	PG_END_TRY();
+	if (!ok)
+		return -1;
+	first = false;
 
 	for (int64 i = 0; i < lost; i++)
 		jobsched_count_outcome(JOBSCHED_OUTCOME_LOST, now, 0);
@@ -370,6 +510,11 @@ store_recover(void)
 		ereport(LOG,
 				(errmsg("jobsched: recovered interrupted executions: " INT64_FORMAT " to send again (ATLEAST_ONCE), " INT64_FORMAT " lost (ATMOST_ONCE)",
 						resent, lost)));
+	if (skipped > 0)
+		ereport(LOG,
+				(errmsg("jobsched: %d interrupted executions are locked by another session; they are settled once it lets go",
+						skipped)));
+	return skipped;
 }
 
 static char *
@@ -426,8 +571,9 @@ request_from_tuple(int row)
 	request->headers[request->nheaders++] =
 		idempotency_header(request->job_id, request->scheduled_for);
 
+	/* at least 1 ms: libcurl takes 0 for "no timeout" */
 	d = column(row, 10, &isnull);
-	request->timeout_ms = isnull ? 30000 : DatumGetInt32(d);
+	request->timeout_ms = isnull ? 30000 : Max(DatumGetInt32(d), 1);
 	d = column(row, 11, &isnull);
 	request->follow_redirects = !isnull && DatumGetBool(d);
 
@@ -499,14 +645,20 @@ alert_disabled_owners(void)
 			(errmsg("jobsched: disabled %d jobs whose owner may no longer use jobsched", n)));
 }
 
-/* Insert the executions of scheduled runs and note their ids. */
-static void
+/*
+ * Insert the executions of scheduled runs and note their ids.  Runs that
+ * already had an execution are dropped from "requests"; returns how many
+ * are left, in order.
+ */
+static int
 insert_executions(HttpRequest **requests, int n, TimestampTz now)
 {
 	Oid			argtypes[3] = {INT8ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZOID};
 	Datum		args[3];
 	Datum	   *job_ids = palloc(n * sizeof(Datum));
 	Datum	   *times = palloc(n * sizeof(Datum));
+	uint64		row = 0;
+	int			kept = 0;
 
 	for (int i = 0; i < n; i++)
 	{
@@ -518,16 +670,31 @@ insert_executions(HttpRequest **requests, int n, TimestampTz now)
 	args[2] = TimestampTzGetDatum(now);
 	execute(prepared(&insert_executions_plan, insert_executions_sql, 3, argtypes),
 			args, NULL, SPI_OK_INSERT_RETURNING);
-	if (SPI_processed != (uint64) n)
-		elog(ERROR, "jobsched: inserted " UINT64_FORMAT " executions, expected %d",
-			 SPI_processed, n);
+
+	/*
+	 * RETURNING follows the ORDER BY of the insert, without the rows not
+	 * inserted; a claim has each job once, so the job id pairs them up.
+	 */
 	for (int i = 0; i < n; i++)
 	{
-		/* RETURNING follows the ORDER BY of the insert; check it does */
-		if (int64_column(i, 2) != requests[i]->job_id)
-			elog(ERROR, "jobsched: executions returned out of order");
-		requests[i]->execution_id = int64_column(i, 1);
+		HttpRequest *request = requests[i];
+
+		if (row < SPI_processed && int64_column(row, 2) == request->job_id)
+		{
+			request->execution_id = int64_column(row++, 1);
+			requests[kept++] = request;
+			continue;
+		}
+		ereport(WARNING,
+				(errmsg("jobsched: run of job " INT64_FORMAT " at %s already has an execution; not sent again",
+						request->job_id, timestamptz_to_str(request->scheduled_for))));
+		http_request_free(request);
 	}
+	for (int i = kept; i < n; i++)
+		requests[i] = NULL;
+	if (row != SPI_processed)
+		elog(ERROR, "jobsched: executions returned out of order");
+	return kept;
 }
 
 /*
@@ -535,7 +702,8 @@ insert_executions(HttpRequest **requests, int n, TimestampTz now)
  * report when the next unclaimed run is due.  The claimed runs are committed
  * before this returns.  Retries (and re-sends after a crash) get up to half
  * of a batch first and whatever the scheduled runs leave, so that neither
- * starves the other while the worker is behind.
+ * starves the other while the worker is behind.  Returns the runs claimed,
+ * or -1 if the claim failed (then nothing was claimed).
  */
 int
 store_claim(TimestampTz now, TimestampTz horizon, int limit,
@@ -543,45 +711,65 @@ store_claim(TimestampTz now, TimestampTz horizon, int limit,
 {
 	Oid			argtypes[3] = {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID};
 	Datum		values[3];
-	HttpRequest **requests = palloc(limit * sizeof(HttpRequest *));
-	int			nrequests;		/* requests claimed so far, all kinds */
-	int			nretries;
-	int			locked;			/* scheduled runs claimed, fired or not */
-	int			nfire;
+	MemoryContext caller = CurrentMemoryContext;
+	HttpRequest **requests = palloc0(limit * sizeof(HttpRequest *));
+	volatile int nrequests = 0; /* requests claimed so far, all kinds */
+	volatile int nretries = 0;
+	volatile int locked = 0;	/* scheduled runs claimed, fired or not */
+	volatile bool ok = true;
 
-	begin_transaction("jobsched: claiming due runs");
-	plan_joins_by_index();
-	skip_commit_flush();
-
-	nretries = claim_retries(requests, horizon, now, Max(limit / 2, 1));
-	nrequests = nretries;
-
-	values[0] = TimestampTzGetDatum(horizon);
-	values[1] = Int32GetDatum(limit - nretries);
-	values[2] = TimestampTzGetDatum(now - (TimestampTz) jobsched_misfire_grace * USECS_PER_SEC);
-	execute(prepared(&claim_jobs_plan, claim_jobs_sql, 3, argtypes),
-			values, NULL, SPI_OK_UPDATE_RETURNING);
-	locked = (int) SPI_processed;
-	nfire = requests_from_claim(requests + nrequests);
-	alert_disabled_owners();
-	if (nfire > 0)
-		insert_executions(requests + nrequests, nfire, now);
-	nrequests += nfire;
-
-	if (nretries + locked < limit)
+	PG_TRY();
 	{
-		int			more = claim_retries(requests + nrequests, horizon, now,
-										 limit - nretries - locked);
+		int			nfire;
 
-		nrequests += more;
-		nretries += more;
+		begin_transaction("jobsched: claiming due runs");
+		plan_joins_by_index();
+		skip_commit_flush();
+
+		nretries = claim_retries(requests, horizon, now, Max(limit / 2, 1));
+		nrequests = nretries;
+
+		values[0] = TimestampTzGetDatum(horizon);
+		values[1] = Int32GetDatum(limit - nretries);
+		values[2] = TimestampTzGetDatum(now - (TimestampTz) jobsched_misfire_grace * USECS_PER_SEC);
+		execute(prepared(&claim_jobs_plan, claim_jobs_sql, 3, argtypes),
+				values, NULL, SPI_OK_UPDATE_RETURNING);
+		locked = (int) SPI_processed;
+		nfire = requests_from_claim(requests + nrequests);
+		alert_disabled_owners();
+		if (nfire > 0)
+			nfire = insert_executions(requests + nrequests, nfire, now);
+		nrequests += nfire;
+
+		if (nretries + locked < limit)
+		{
+			int			more = claim_retries(requests + nrequests, horizon, now,
+											 limit - nretries - locked);
+
+			nrequests += more;
+			nretries += more;
+		}
+
+		execute(prepared(&next_due_plan, next_due_sql, 0, NULL), NULL, NULL, SPI_OK_SELECT);
+		*next_due = timestamp_column(0, 1, DT_NOEND);
+
+		commit_transaction();
 	}
+	PG_CATCH();
+	{
+		report_failure("claiming due runs", caller);
+		ok = false;
+	}
+	PG_END_TRY();
 
-	execute(prepared(&next_due_plan, next_due_sql, 0, NULL), NULL, NULL, SPI_OK_SELECT);
-	*next_due = timestamp_column(0, 1, DT_NOEND);
-
-	commit_transaction();
-
+	if (!ok)
+	{
+		/* nothing was claimed: drop what was built (the array is zeroed) */
+		for (int i = 0; i < limit && requests[i] != NULL; i++)
+			http_request_free(requests[i]);
+		pfree(requests);
+		return -1;
+	}
 	for (int i = 0; i < nrequests; i++)
 	{
 		requests[i]->claim_lsn = XactLastCommitEnd;
@@ -639,7 +827,13 @@ skip_commit_flush(void)
 	set_local("synchronous_commit", "off");
 }
 
-void
+/*
+ * Write the outcomes of "results".  Returns how many could not be written
+ * now: those are moved to the front of the array, to be written later (the
+ * whole batch if the statement failed; else the rows another session holds
+ * locked).  The others are done with.
+ */
+int
 store_write_results(HttpRequest **results, int n, TimestampTz *next_retry)
 {
 	Oid			argtypes[8] = {INT8ARRAYOID, BOOLARRAYOID, BOOLARRAYOID,
@@ -650,57 +844,114 @@ store_write_results(HttpRequest **results, int n, TimestampTz *next_retry)
 	bool	   *col_nulls[8];
 	Oid			elemtypes[8] = {INT8OID, BOOLOID, BOOLOID, INT4OID,
 	TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
-	int64		retried;
+	MemoryContext caller = CurrentMemoryContext;
+	volatile int64 retried = 0;
+	volatile int nbusy = 0;
+	volatile bool ok = true;
+	int64	   *volatile busy = NULL;
 	TimestampTz now = GetCurrentTimestamp();
 
-	begin_transaction("jobsched: writing results");
-	skip_commit_flush();
-
-	for (int c = 0; c < 8; c++)
+	*next_retry = DT_NOEND;
+	PG_TRY();
 	{
-		cols[c] = palloc(n * sizeof(Datum));
-		col_nulls[c] = palloc0(n * sizeof(bool));
+		bool		isnull;
+		Datum		left;
+
+		begin_transaction("jobsched: writing results");
+		skip_commit_flush();
+
+		for (int c = 0; c < 8; c++)
+		{
+			cols[c] = palloc(n * sizeof(Datum));
+			col_nulls[c] = palloc0(n * sizeof(bool));
+		}
+		for (int i = 0; i < n; i++)
+		{
+			HttpRequest *r = results[i];
+
+			cols[0][i] = Int64GetDatum(r->execution_id);
+			cols[1][i] = BoolGetDatum(r->succeeded);
+			cols[2][i] = BoolGetDatum(r->timed_out);
+			cols[3][i] = Int32GetDatum((int32) r->http_status);
+			col_nulls[3][i] = (r->http_status == 0);
+			cols[4][i] = TimestampTzGetDatum(r->started_at);
+			cols[5][i] = TimestampTzGetDatum(r->finished_at);
+			col_nulls[6][i] = (r->response.len == 0);
+			if (r->response.len > 0)
+				cols[6][i] = PointerGetDatum(cstring_to_text_with_len(r->response.data,
+																	  r->response.len));
+			col_nulls[7][i] = (r->error == NULL);
+			if (r->error)
+				cols[7][i] = CStringGetTextDatum(r->error);
+		}
+		for (int c = 0; c < 8; c++)
+			args[c] = make_array(cols[c], col_nulls[c], n, elemtypes[c]);
+
+		execute(prepared(&write_results_plan, write_results_sql, 8, argtypes),
+				args, NULL, SPI_OK_SELECT);
+		retried = int64_column(0, 1);
+		*next_retry = timestamp_column(0, 2, DT_NOEND);
+		left = column(0, 4, &isnull);
+		if (!isnull)
+		{
+			Datum	   *elems;
+			int			nelems;
+			MemoryContext old = MemoryContextSwitchTo(caller);
+
+			deconstruct_array(DatumGetArrayTypeP(left), INT8OID, 8, FLOAT8PASSBYVAL,
+							  TYPALIGN_DOUBLE, &elems, NULL, &nelems);
+			if (nelems > 0)
+			{
+				busy = palloc(nelems * sizeof(int64));
+				for (int i = 0; i < nelems; i++)
+					busy[i] = DatumGetInt64(elems[i]);
+			}
+			nbusy = nelems;
+			MemoryContextSwitchTo(old);
+		}
+		commit_transaction();
 	}
-	for (int i = 0; i < n; i++)
+	PG_CATCH();
 	{
-		HttpRequest *r = results[i];
-
-		cols[0][i] = Int64GetDatum(r->execution_id);
-		cols[1][i] = BoolGetDatum(r->succeeded);
-		cols[2][i] = BoolGetDatum(r->timed_out);
-		cols[3][i] = Int32GetDatum((int32) r->http_status);
-		col_nulls[3][i] = (r->http_status == 0);
-		cols[4][i] = TimestampTzGetDatum(r->started_at);
-		cols[5][i] = TimestampTzGetDatum(r->finished_at);
-		col_nulls[6][i] = (r->response.len == 0);
-		if (r->response.len > 0)
-			cols[6][i] = PointerGetDatum(cstring_to_text_with_len(r->response.data,
-																  r->response.len));
-		col_nulls[7][i] = (r->error == NULL);
-		if (r->error)
-			cols[7][i] = CStringGetTextDatum(r->error);
+		report_failure("writing results", caller);
+		ok = false;
 	}
-	for (int c = 0; c < 8; c++)
-		args[c] = make_array(cols[c], col_nulls[c], n, elemtypes[c]);
+	PG_END_TRY();
+	if (!ok)
+		return n;
 
-	execute(prepared(&write_results_plan, write_results_sql, 8, argtypes),
-			args, NULL, SPI_OK_SELECT);
-	retried = int64_column(0, 1);
-	*next_retry = timestamp_column(0, 2, DT_NOEND);
-	commit_transaction();
-
-	for (int i = 0; i < n; i++)
+	/* the rows held by others first, the rest counted as done */
 	{
-		HttpRequest *r = results[i];
+		int			kept = 0;
 
-		jobsched_count_outcome(r->succeeded ? JOBSCHED_OUTCOME_SUCCEEDED :
-							   r->timed_out ? JOBSCHED_OUTCOME_TIMED_OUT :
-							   JOBSCHED_OUTCOME_FAILED,
-							   r->finished_at, r->started_at - r->send_at);
+		for (int i = 0; i < n; i++)
+		{
+			HttpRequest *r = results[i];
+			bool		held = false;
+
+			for (int b = 0; b < nbusy && !held; b++)
+				held = (busy[b] == r->execution_id);
+			if (held)
+			{
+				results[i] = results[kept];
+				results[kept++] = r;
+				continue;
+			}
+			jobsched_count_outcome(r->succeeded ? JOBSCHED_OUTCOME_SUCCEEDED :
+								   r->timed_out ? JOBSCHED_OUTCOME_TIMED_OUT :
+								   JOBSCHED_OUTCOME_FAILED,
+								   r->finished_at, r->started_at - r->send_at);
+		}
+		for (int64 i = 0; i < retried; i++)
+			jobsched_count_outcome(JOBSCHED_OUTCOME_RETRIED, now, 0);
+		pg_atomic_fetch_add_u64(&jobsched_shared->completed_total, n - kept);
+		if (busy)
+			pfree(busy);
+		if (kept > 0)
+			ereport(LOG,
+					(errmsg("jobsched: %d results wait: their executions are locked by another session", kept)));
+		return kept;
 	}
-	for (int64 i = 0; i < retried; i++)
-		jobsched_count_outcome(JOBSCHED_OUTCOME_RETRIED, now, 0);
-	pg_atomic_fetch_add_u64(&jobsched_shared->completed_total, n);
 }
 
 void
@@ -710,38 +961,59 @@ store_requeue_unsent(HttpRequest **requests, int n)
 	Datum		args[2];
 	Datum	   *ids;
 	Datum	   *send_at;
+	MemoryContext caller = CurrentMemoryContext;
 
 	if (n == 0)
 		return;
-	begin_transaction("jobsched: requeueing unsent runs");
-	ids = palloc(n * sizeof(Datum));
-	send_at = palloc(n * sizeof(Datum));
-	for (int i = 0; i < n; i++)
+	PG_TRY();
 	{
-		ids[i] = Int64GetDatum(requests[i]->execution_id);
-		send_at[i] = TimestampTzGetDatum(requests[i]->send_at);
+		begin_transaction("jobsched: requeueing unsent runs");
+		ids = palloc(n * sizeof(Datum));
+		send_at = palloc(n * sizeof(Datum));
+		for (int i = 0; i < n; i++)
+		{
+			ids[i] = Int64GetDatum(requests[i]->execution_id);
+			send_at[i] = TimestampTzGetDatum(requests[i]->send_at);
+		}
+		args[0] = make_array(ids, NULL, n, INT8OID);
+		args[1] = make_array(send_at, NULL, n, TIMESTAMPTZOID);
+		execute(prepared(&requeue_plan, requeue_sql, 2, argtypes), args, NULL,
+				SPI_OK_UPDATE);
+		commit_transaction();
 	}
-	args[0] = make_array(ids, NULL, n, INT8OID);
-	args[1] = make_array(send_at, NULL, n, TIMESTAMPTZOID);
-	execute(prepared(&requeue_plan, requeue_sql, 2, argtypes), args, NULL,
-			SPI_OK_UPDATE);
-	commit_transaction();
+	PG_CATCH();
+	{
+		/* left running: the next worker's recovery settles them */
+		report_failure("putting back unsent runs", caller);
+	}
+	PG_END_TRY();
 }
 
+/* Delete up to "limit" finished executions older than "cutoff"; -1 on error. */
 int
 store_purge(TimestampTz cutoff, int limit)
 {
 	Oid			argtypes[2] = {TIMESTAMPTZOID, INT4OID};
 	Datum		args[2];
-	int64		purged;
+	MemoryContext caller = CurrentMemoryContext;
+	volatile int64 purged = -1;
 
-	begin_transaction("jobsched: purging old executions");
-	skip_commit_flush();
-	args[0] = TimestampTzGetDatum(cutoff);
-	args[1] = Int32GetDatum(limit);
-	execute(prepared(&purge_plan, purge_sql, 2, argtypes), args, NULL,
-			SPI_OK_SELECT);
-	purged = int64_column(0, 1);
-	commit_transaction();
+	PG_TRY();
+	{
+		begin_transaction("jobsched: purging old executions");
+		skip_commit_flush();
+		args[0] = TimestampTzGetDatum(cutoff);
+		args[1] = Int32GetDatum(limit);
+		execute(prepared(&purge_plan, purge_sql, 2, argtypes), args, NULL,
+				SPI_OK_SELECT);
+		purged = int64_column(0, 1);
+		commit_transaction();
+	}
+	PG_CATCH();
+	{
+		report_failure("purging old executions", caller);
+		purged = -1;
+	}
+	PG_END_TRY();
 	return (int) purged;
 }

@@ -14,11 +14,11 @@
 typedef void (*StoreClaimedCallback) (HttpRequest *request, void *arg);
 
 extern bool store_attach(void);
-extern void store_recover(void);
+extern int	store_recover(void);
 extern int	store_claim(TimestampTz now, TimestampTz horizon, int limit,
 						StoreClaimedCallback claimed, void *arg,
 						TimestampTz *next_due);
-extern void store_write_results(HttpRequest **results, int n,
+extern int	store_write_results(HttpRequest **results, int n,
 								TimestampTz *next_retry);
 extern void store_requeue_unsent(HttpRequest **requests, int n);
 extern int	store_purge(TimestampTz cutoff, int limit);

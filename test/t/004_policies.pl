@@ -60,9 +60,9 @@ my $broken = query_value($node,
 my $healthy = query_value($node,
 	"SELECT jobsched.create_job('* * * * * *', '$url/healthy')");
 $node->safe_psql('postgres', qq{
-	ALTER TABLE jobsched.jobs DISABLE TRIGGER jobs_before_write;
+	ALTER TABLE jobsched.jobs DISABLE TRIGGER jobs_before_update;
 	UPDATE jobsched.jobs SET timezone = 'No/Such_Zone' WHERE id = $broken;
-	ALTER TABLE jobsched.jobs ENABLE TRIGGER jobs_before_write;});
+	ALTER TABLE jobsched.jobs ENABLE TRIGGER jobs_before_update;});
 $node->poll_query_until('postgres',
 	"SELECT next_run_at IS NULL FROM jobsched.jobs WHERE id = $broken")
   or die "the broken job kept a next run";
@@ -125,13 +125,14 @@ set_and_reload("jobsched.max_host_connections = 64");
 # (10,000), which hold the oldest ids
 query_value($node, qq{
 	INSERT INTO jobsched.executions (job_id, scheduled_for, status, attempt, retry_at)
-	SELECT $overlap, now() - '3 days'::interval, 'retrying', 2, now() + '1 day'::interval
-	FROM generate_series(1, 10001)});
+	SELECT $overlap, now() - '3 days'::interval - i * interval '1 s', 'retrying', 2,
+		   now() + '1 day'::interval
+	FROM generate_series(1, 10001) i});
 query_value($node, qq{
 	INSERT INTO jobsched.executions (job_id, scheduled_for, status, started_at, finished_at)
-	SELECT $overlap, now() - '3 days'::interval, s, now() - '3 days'::interval,
+	SELECT $overlap, now() - '3 days'::interval + i * interval '1 s', s, now() - '3 days'::interval,
 		   CASE WHEN s <> 'running' THEN now() - '3 days'::interval END
-	FROM unnest(ARRAY['succeeded', 'failed', 'running']) s});
+	FROM unnest(ARRAY['succeeded', 'failed', 'running']) WITH ORDINALITY AS u(s, i)});
 set_and_reload("jobsched.history_retention = '2d'");
 $node->poll_query_until('postgres',
 	"SELECT count(*) = 10002 FROM jobsched.executions WHERE scheduled_for < now() - '2 days'::interval")

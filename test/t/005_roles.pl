@@ -86,7 +86,9 @@ is(as_role_ok('bob', "UPDATE jobsched.jobs SET url = '$url/bob-owns-it' WHERE id
 	'', 'a direct UPDATE of alice\'s job changes nothing');
 my ($ok, $out, $err) = as_role('bob',
 	"INSERT INTO jobsched.jobs (schedule, url, owner) VALUES ('* * * * * *', '$url/fake', 'alice')");
-ok(!$ok && $err =~ /row-level security/, 'bob cannot create a job in alice\'s name') or diag $err;
+# the owner column is not bob's to set; row-level security would refuse it too
+ok(!$ok && $err =~ /permission denied for table jobs|row-level security/,
+	'bob cannot create a job in alice\'s name') or diag $err;
 ($ok, $out, $err) = as_role('bob', "DELETE FROM jobsched.executions");
 ok(!$ok && $err =~ /permission denied/, 'history cannot be deleted directly') or diag $err;
 ($ok, $out, $err) = as_role('bob', "UPDATE jobsched.executions SET status = 'succeeded'");

@@ -1,0 +1,338 @@
+/*
+ * jobsched 1.0 -> 1.1
+ *
+ * One run per scheduled time, enforced by the database:
+ *
+ *	- jobs.last_claimed_for is the latest scheduled time the worker has
+ *	  claimed for a job, and a CHECK keeps next_run_at after it.  Whatever
+ *	  recomputes next_run_at (modify_job, resume_job, a direct UPDATE, in a
+ *	  transaction of any length) starts from there, so a time already
+ *	  claimed -- or sent -- is never due again.  (1.0 started from now(), the
+ *	  start of the transaction, and re-sent the runs claimed since.)
+ *	- (job_id, scheduled_for, attempt) is unique in jobsched.executions.
+ *	- trigger_job() no longer pulls next_run_at back: it queues one run of
+ *	  its own, at its own time, as an execution waiting to be sent.
+ *	- Direct UPDATEs of next_run_at are checked and wake the worker; a
+ *	  timeout under 1 ms is refused.
+ *
+ * A fresh CREATE EXTENSION runs jobsched--1.0.sql and then this script, so
+ * a new install and an upgraded one have the same catalog.
+ */
+
+\echo Use "ALTER EXTENSION jobsched UPDATE TO '1.1'" to load this file. \quit
+
+/* ------------------------------------------------------------------------
+ * The latest claimed time of each job
+ * ------------------------------------------------------------------------ */
+
+ALTER TABLE jobsched.jobs ADD COLUMN last_claimed_for timestamptz;
+
+COMMENT ON COLUMN jobsched.jobs.last_claimed_for IS
+	'latest scheduled time claimed by the worker (NULL: none yet); next_run_at is always later';
+
+-- Every execution of 1.0 was claimed through next_run_at, triggered runs too.
+UPDATE jobsched.jobs j SET last_claimed_for = c.last
+FROM (SELECT job_id, max(scheduled_for) AS last
+	  FROM jobsched.executions GROUP BY job_id) c
+WHERE c.job_id = j.id;
+
+-- A job that 1.0 would have sent again moves on to its next time.
+UPDATE jobsched.jobs
+SET next_run_at = jobsched.next_fire_or_null(schedule, timezone, last_claimed_for)
+WHERE next_run_at <= last_claimed_for;
+
+ALTER TABLE jobsched.jobs ADD CONSTRAINT jobs_next_run_after_last_claimed
+	CHECK (next_run_at > last_claimed_for);
+
+/* ------------------------------------------------------------------------
+ * One execution per (job, scheduled time, attempt)
+ * ------------------------------------------------------------------------ */
+
+/*
+ * 1.0 could send a run twice; such a run has two executions with the same
+ * attempt number.  Number the executions of each such run in order
+ * (attempt, then id), so that every row is kept and the triple is unique.
+ */
+DO $$
+DECLARE
+	renumbered bigint;
+BEGIN
+	WITH twice AS (
+		SELECT DISTINCT job_id, scheduled_for
+		FROM jobsched.executions
+		GROUP BY job_id, scheduled_for, attempt
+		HAVING count(*) > 1
+	), numbered AS (
+		SELECT e.id, row_number() OVER (PARTITION BY e.job_id, e.scheduled_for
+										ORDER BY e.attempt, e.id) AS attempt
+		FROM jobsched.executions e JOIN twice t USING (job_id, scheduled_for)
+	)
+	UPDATE jobsched.executions e SET attempt = n.attempt
+	FROM numbered n
+	WHERE e.id = n.id AND e.attempt <> n.attempt;
+	GET DIAGNOSTICS renumbered = ROW_COUNT;
+	IF renumbered > 0 THEN
+		RAISE NOTICE 'jobsched: renumbered the attempts of % executions of runs that version 1.0 sent more than once',
+			renumbered;
+	END IF;
+END
+$$;
+
+/*
+ * The unique index also serves what executions_job_id_idx did: a job's
+ * history, newest first, is now ordered by scheduled time and attempt.
+ */
+CREATE UNIQUE INDEX executions_run_idx
+	ON jobsched.executions (job_id, scheduled_for, attempt);
+DROP INDEX jobsched.executions_job_id_idx;
+
+/* ------------------------------------------------------------------------
+ * Validation and next_run_at
+ * ------------------------------------------------------------------------ */
+
+CREATE OR REPLACE FUNCTION jobsched.jobs_before_write()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	hdr record;
+	given_type text := NEW.type;
+	-- runs up to here may already be claimed, or sent
+	not_before timestamptz;
+BEGIN
+	IF NEW.schedule IS NULL THEN
+		PERFORM jobsched.invalid('schedule must not be NULL');
+	END IF;
+	IF NEW.url IS NULL THEN
+		PERFORM jobsched.invalid('url must not be NULL');
+	END IF;
+	IF NEW.timezone IS NULL THEN
+		PERFORM jobsched.invalid('timezone must not be NULL');
+	END IF;
+
+	NEW.type := upper(NEW.type);
+	IF NEW.type IS NULL OR NEW.type NOT IN ('ATLEAST_ONCE', 'ATMOST_ONCE') THEN
+		PERFORM jobsched.invalid(format('invalid job type %s: expected ATLEAST_ONCE or ATMOST_ONCE',
+										coalesce('"' || given_type || '"', 'NULL')));
+	END IF;
+	NEW.method := upper(NEW.method);
+	IF NEW.method IS NULL OR NEW.method NOT IN ('GET', 'POST', 'PUT', 'PATCH', 'DELETE') THEN
+		PERFORM jobsched.invalid(format('invalid HTTP method %s: expected GET, POST, PUT, PATCH or DELETE',
+										coalesce('"' || NEW.method || '"', 'NULL')));
+	END IF;
+	NEW.overlap := lower(NEW.overlap);
+	IF NEW.overlap IS NULL OR NEW.overlap NOT IN ('allow', 'skip') THEN
+		PERFORM jobsched.invalid(format('invalid overlap policy %s: expected allow or skip',
+										coalesce('"' || NEW.overlap || '"', 'NULL')));
+	END IF;
+	NEW.misfire := lower(NEW.misfire);
+	IF NEW.misfire IS NULL OR NEW.misfire NOT IN ('run_once', 'skip') THEN
+		PERFORM jobsched.invalid(format('invalid misfire policy %s: expected run_once or skip',
+										coalesce('"' || NEW.misfire || '"', 'NULL')));
+	END IF;
+	IF NEW.max_retries IS NULL OR NEW.max_retries NOT BETWEEN 0 AND 100 THEN
+		PERFORM jobsched.invalid(format('max_retries %s out of range 0-100',
+										coalesce(NEW.max_retries::text, 'NULL')));
+	END IF;
+	IF NEW.retry_backoff IS NULL OR NEW.retry_backoff <= '0' OR NEW.retry_backoff > '1 day' THEN
+		PERFORM jobsched.invalid(format('retry_backoff %s out of range: must be positive and at most 1 day',
+										coalesce(NEW.retry_backoff::text, 'NULL')));
+	END IF;
+	-- libcurl counts in milliseconds, and takes 0 for "no timeout at all"
+	IF NEW.timeout IS NULL OR NEW.timeout < '1 millisecond' OR NEW.timeout > '1 hour' THEN
+		PERFORM jobsched.invalid(format('timeout %s out of range: must be at least 1 millisecond and at most 1 hour',
+										coalesce(NEW.timeout::text, 'NULL')));
+	END IF;
+	IF NEW.name = '' THEN
+		PERFORM jobsched.invalid('job name must not be empty (use NULL for no name)');
+	END IF;
+	-- a clear message here; the unique constraint still guards against races
+	IF NEW.name IS NOT NULL AND EXISTS (
+		SELECT 1 FROM jobsched.jobs o
+		WHERE o.owner = NEW.owner AND o.name = NEW.name AND o.id <> NEW.id) THEN
+		RAISE EXCEPTION 'a job named "%" already exists for role "%"', NEW.name, NEW.owner
+			USING ERRCODE = 'duplicate_object';
+	END IF;
+
+	PERFORM jobsched.check_url(NEW.url);
+
+	IF NEW.headers IS NULL OR jsonb_typeof(NEW.headers) <> 'object' THEN
+		PERFORM jobsched.invalid(format('headers must be a JSON object of strings, not %s',
+										coalesce(jsonb_typeof(NEW.headers), 'NULL')));
+	END IF;
+	FOR hdr IN SELECT key, value FROM jsonb_each(NEW.headers) LOOP
+		IF jsonb_typeof(hdr.value) <> 'string' THEN
+			PERFORM jobsched.invalid(format('header %s must be a string, not %s',
+											'"' || hdr.key || '"', jsonb_typeof(hdr.value)));
+		END IF;
+		PERFORM jobsched.check_header(hdr.key, hdr.value #>> '{}');
+	END LOOP;
+
+	/*
+	 * The next run comes after the present moment (the clock, not the start
+	 * of a transaction that may have been open for minutes) and after every
+	 * time already claimed: the worker may have claimed, or sent, runs since
+	 * the transaction began.  The job's row is locked from here to commit,
+	 * so it claims nothing more of this job meanwhile.
+	 */
+	IF TG_OP = 'INSERT' THEN
+		NEW.last_claimed_for := NULL;
+	END IF;
+	not_before := greatest(clock_timestamp(), NEW.last_claimed_for);
+	IF TG_OP = 'INSERT'
+		OR NEW.schedule IS DISTINCT FROM OLD.schedule
+		OR NEW.timezone IS DISTINCT FROM OLD.timezone
+		OR (NEW.active AND NOT OLD.active) THEN
+		-- next_fire() validates the expression and the zone; it runs even for
+		-- a paused job so that a bad schedule is rejected at once.
+		NEW.next_run_at := jobsched.next_fire(NEW.schedule, NEW.timezone, not_before);
+		IF NOT NEW.active THEN
+			NEW.next_run_at := NULL;
+		END IF;
+	ELSIF NOT NEW.active THEN
+		IF OLD.active THEN
+			NEW.next_run_at := NULL;
+		ELSIF NEW.next_run_at IS NOT NULL THEN
+			PERFORM jobsched.invalid(format('job %s is paused: its next_run_at must stay NULL (resume it with jobsched.resume_job)',
+											NEW.id));
+		END IF;
+	ELSIF NEW.next_run_at IS DISTINCT FROM OLD.next_run_at THEN
+		-- a direct UPDATE of next_run_at: the first fire time from there on
+		IF NEW.next_run_at IS NULL THEN
+			PERFORM jobsched.invalid(format('next_run_at of active job %s must not be NULL (pause it with jobsched.pause_job)',
+											NEW.id));
+		END IF;
+		NEW.next_run_at := jobsched.next_fire(NEW.schedule, NEW.timezone,
+			greatest(NEW.next_run_at - interval '1 microsecond', NEW.last_claimed_for));
+	END IF;
+
+	IF TG_OP = 'UPDATE' THEN
+		NEW.updated_at := now();
+	END IF;
+	PERFORM jobsched.wake_scheduler();
+	RETURN NEW;
+END
+$$;
+
+/*
+ * Two triggers, one function.  The update trigger also watches next_run_at
+ * (a direct UPDATE must be checked and must wake the worker), but not the
+ * worker's own claims: those always advance last_claimed_for, and the WHEN
+ * clause skips them without calling the function.
+ */
+DROP TRIGGER jobs_before_write ON jobsched.jobs;
+
+CREATE TRIGGER jobs_before_insert
+	BEFORE INSERT ON jobsched.jobs
+	FOR EACH ROW EXECUTE FUNCTION jobsched.jobs_before_write();
+
+CREATE TRIGGER jobs_before_update
+	BEFORE UPDATE OF name, schedule, timezone, url, method, headers, body, type,
+		max_retries, retry_backoff, timeout, overlap, misfire, follow_redirects,
+		active, owner, next_run_at
+	ON jobsched.jobs
+	FOR EACH ROW
+	WHEN (OLD.last_claimed_for IS NOT DISTINCT FROM NEW.last_claimed_for)
+	EXECUTE FUNCTION jobsched.jobs_before_write();
+
+/* ------------------------------------------------------------------------
+ * trigger_job: a run of its own
+ * ------------------------------------------------------------------------ */
+
+/*
+ * One run as soon as possible, whether the job is active or paused.  It is
+ * an execution of its own, scheduled for the moment of the call and waiting
+ * to be sent (status retrying, like a retry or a run put back at shutdown):
+ * the job's scheduled runs are not touched, so none is skipped or sent twice.
+ */
+CREATE OR REPLACE FUNCTION jobsched.trigger_job(job_id bigint)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	queued_for timestamptz := clock_timestamp();
+BEGIN
+	INSERT INTO jobsched.executions (job_id, scheduled_for, status, retry_at)
+	SELECT j.id, queued_for, 'retrying', queued_for
+	FROM jobsched.jobs j
+	WHERE j.id = trigger_job.job_id;
+	IF NOT FOUND THEN
+		PERFORM jobsched.job_not_found(job_id);
+	END IF;
+	PERFORM jobsched.wake_scheduler();
+END
+$$;
+
+/* ------------------------------------------------------------------------
+ * History, newest first (by the unique index)
+ * ------------------------------------------------------------------------ */
+
+CREATE OR REPLACE FUNCTION jobsched.job_executions(job_id bigint, n integer DEFAULT 5)
+RETURNS SETOF jobsched.executions
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF n IS NULL OR n < 0 THEN
+		PERFORM jobsched.invalid(format('n must be zero or positive, not %s', coalesce(n::text, 'NULL')));
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM jobsched.jobs j WHERE j.id = job_executions.job_id) THEN
+		PERFORM jobsched.job_not_found(job_id);
+	END IF;
+	RETURN QUERY
+		SELECT * FROM jobsched.executions e
+		WHERE e.job_id = job_executions.job_id
+		ORDER BY e.scheduled_for DESC, e.attempt DESC
+		LIMIT n;
+END
+$$;
+
+CREATE OR REPLACE VIEW jobsched.job_status AS
+SELECT j.id, j.name, j.schedule, j.timezone, j.url, j.type, j.active,
+	   j.next_run_at, l.scheduled_for AS last_run_for, l.status AS last_status,
+	   l.http_status AS last_http_status, l.finished_at AS last_finished_at,
+	   j.owner
+FROM jobsched.jobs j
+LEFT JOIN LATERAL (
+	SELECT e.scheduled_for, e.status, e.http_status, e.finished_at
+	FROM jobsched.executions e
+	WHERE e.job_id = j.id
+	ORDER BY e.scheduled_for DESC, e.attempt DESC
+	LIMIT 1) l ON true
+ORDER BY j.id;
+
+-- CREATE OR REPLACE VIEW resets the view's options
+DO $$
+BEGIN
+	IF current_setting('server_version_num')::int >= 150000 THEN
+		ALTER VIEW jobsched.job_status SET (security_invoker = true);
+	END IF;
+END
+$$;
+
+/* ------------------------------------------------------------------------
+ * Privileges
+ *
+ * Users write the columns that are theirs to set; last_claimed_for, owner,
+ * id and the timestamps are the extension's.  trigger_job() runs with the
+ * caller's rights, so a member of jobsched_user may queue a run of a job
+ * it owns (row-level security) and nothing else: a waiting first attempt.
+ * ------------------------------------------------------------------------ */
+
+REVOKE INSERT, UPDATE ON jobsched.jobs FROM jobsched_user;
+GRANT INSERT (name, schedule, timezone, url, method, headers, body, type, max_retries,
+			  retry_backoff, timeout, overlap, misfire, follow_redirects, active)
+	ON jobsched.jobs TO jobsched_user;
+GRANT UPDATE (name, schedule, timezone, url, method, headers, body, type, max_retries,
+			  retry_backoff, timeout, overlap, misfire, follow_redirects, active,
+			  next_run_at)
+	ON jobsched.jobs TO jobsched_user;
+
+GRANT INSERT (job_id, scheduled_for, status, retry_at) ON jobsched.executions TO jobsched_user;
+GRANT USAGE ON SEQUENCE jobsched.executions_id_seq TO jobsched_user;
+
+CREATE POLICY executions_queue_only ON jobsched.executions
+	AS RESTRICTIVE FOR INSERT
+	WITH CHECK (status = 'retrying' AND attempt = 1 AND sends = 0);
