@@ -72,7 +72,7 @@ BEGIN
 	WHERE e.id = n.id AND e.attempt <> n.attempt;
 	GET DIAGNOSTICS renumbered = ROW_COUNT;
 	IF renumbered > 0 THEN
-		RAISE NOTICE 'jobsched: renumbered the attempts of % executions of runs that version 1.0 sent more than once',
+		RAISE WARNING 'jobsched: renumbered the attempts of % executions of runs that version 1.0 sent more than once',
 			renumbered;
 	END IF;
 END
