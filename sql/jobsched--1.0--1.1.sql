@@ -14,6 +14,7 @@
  *	  its own, at its own time, as an execution waiting to be sent.
  *	- Direct UPDATEs of next_run_at are checked and wake the worker; a
  *	  timeout under 1 ms is refused.
+ *	- pg_dump keeps the jobs, their history and alerts, and the sequences.
  *
  * A fresh CREATE EXTENSION runs jobsched--1.0.sql and then this script, so
  * a new install and an upgraded one have the same catalog.
@@ -174,11 +175,9 @@ BEGIN
 	 * of a transaction that may have been open for minutes) and after every
 	 * time already claimed: the worker may have claimed, or sent, runs since
 	 * the transaction began.  The job's row is locked from here to commit,
-	 * so it claims nothing more of this job meanwhile.
+	 * so it claims nothing more of this job meanwhile.  (An INSERT has no
+	 * last_claimed_for unless it is a restore: users may not set it.)
 	 */
-	IF TG_OP = 'INSERT' THEN
-		NEW.last_claimed_for := NULL;
-	END IF;
 	not_before := greatest(clock_timestamp(), NEW.last_claimed_for);
 	IF TG_OP = 'INSERT'
 		OR NEW.schedule IS DISTINCT FROM OLD.schedule
@@ -336,3 +335,15 @@ GRANT USAGE ON SEQUENCE jobsched.executions_id_seq TO jobsched_user;
 CREATE POLICY executions_queue_only ON jobsched.executions
 	AS RESTRICTIVE FOR INSERT
 	WITH CHECK (status = 'retrying' AND attempt = 1 AND sends = 0);
+
+/* ------------------------------------------------------------------------
+ * pg_dump: the tables and sequences hold the user's data, not the
+ * extension's, so they are dumped (and restored after CREATE EXTENSION)
+ * ------------------------------------------------------------------------ */
+
+SELECT pg_catalog.pg_extension_config_dump('jobsched.jobs', '');
+SELECT pg_catalog.pg_extension_config_dump('jobsched.jobs_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('jobsched.executions', '');
+SELECT pg_catalog.pg_extension_config_dump('jobsched.executions_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('jobsched.alerts', '');
+SELECT pg_catalog.pg_extension_config_dump('jobsched.alerts_id_seq', '');
