@@ -15,6 +15,7 @@
  *	- Direct UPDATEs of next_run_at are checked and wake the worker; a
  *	  timeout under 1 ms is refused.
  *	- pg_dump keeps the jobs, their history and alerts, and the sequences.
+ *	- The alerts' NOTIFY carries ids and the kind only.
  *
  * A fresh CREATE EXTENSION runs jobsched--1.0.sql and then this script, so
  * a new install and an upgraded one have the same catalog.
@@ -347,3 +348,28 @@ SELECT pg_catalog.pg_extension_config_dump('jobsched.executions', '');
 SELECT pg_catalog.pg_extension_config_dump('jobsched.executions_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('jobsched.alerts', '');
 SELECT pg_catalog.pg_extension_config_dump('jobsched.alerts_id_seq', '');
+
+/* ------------------------------------------------------------------------
+ * Alerts: NOTIFY has no access control -- any role that can connect may
+ * LISTEN -- so the payload carries nothing row-level security would hide:
+ * the ids, the kind and the time.  A listener reads the alert row (its
+ * URL, status and message), which the policies let it see only for its
+ * own jobs.
+ * ------------------------------------------------------------------------ */
+
+CREATE OR REPLACE FUNCTION jobsched.alerts_notify()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM pg_notify('jobsched_alerts',
+					  json_build_object('alert_id', a.id,
+										'kind', a.kind,
+										'job_id', a.job_id,
+										'execution_id', a.execution_id,
+										'time', a.created_at)::text)
+	FROM new_alerts a;
+	RETURN NULL;
+END
+$$;
