@@ -16,6 +16,7 @@
  *	  timeout under 1 ms is refused.
  *	- pg_dump keeps the jobs, their history and alerts, and the sequences.
  *	- The alerts' NOTIFY carries ids and the kind only.
+ *	- create_job refuses a job in a database where nothing fires.
  *
  * A fresh CREATE EXTENSION runs jobsched--1.0.sql and then this script, so
  * a new install and an upgraded one have the same catalog.
@@ -371,5 +372,64 @@ BEGIN
 										'time', a.created_at)::text)
 	FROM new_alerts a;
 	RETURN NULL;
+END
+$$;
+
+/* ------------------------------------------------------------------------
+ * create_job: only where jobs fire.  The extension may be created in other
+ * databases too (to validate and preview schedules), but a job there would
+ * never fire.  (A restore into another database is not refused: it is how
+ * a database is moved.)
+ * ------------------------------------------------------------------------ */
+
+CREATE OR REPLACE FUNCTION jobsched.create_job(
+	schedule text,
+	url text,
+	type text DEFAULT 'ATLEAST_ONCE',
+	name text DEFAULT NULL,
+	timezone text DEFAULT 'UTC',
+	method text DEFAULT 'POST',
+	headers jsonb DEFAULT '{}',
+	body text DEFAULT NULL,
+	max_retries integer DEFAULT 3,
+	retry_backoff interval DEFAULT '1 second',
+	timeout interval DEFAULT '30 seconds',
+	overlap text DEFAULT 'allow',
+	misfire text DEFAULT 'run_once',
+	follow_redirects boolean DEFAULT false,
+	active boolean DEFAULT true)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	new_id bigint;
+	fires_in text := current_setting('jobsched.database_name');
+BEGIN
+	IF current_database() <> fires_in THEN
+		RAISE EXCEPTION 'a job in database "%" would never fire: jobs fire in database "%"',
+			current_database(), fires_in
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = format('Create the job in database "%s", or set jobsched.database_name to ''%s'' and restart the server.',
+								fires_in, current_database());
+	END IF;
+	IF type IS NULL THEN
+		PERFORM jobsched.invalid('job type must not be NULL: expected ATLEAST_ONCE or ATMOST_ONCE');
+	END IF;
+	IF active IS NULL OR follow_redirects IS NULL THEN
+		PERFORM jobsched.invalid(format('%s must not be NULL',
+										CASE WHEN active IS NULL THEN 'active' ELSE 'follow_redirects' END));
+	END IF;
+	INSERT INTO jobsched.jobs AS j
+		(name, schedule, timezone, url, method, headers, body, type, max_retries,
+		 retry_backoff, timeout, overlap, misfire, follow_redirects, active)
+	VALUES
+		(create_job.name, create_job.schedule, create_job.timezone, create_job.url,
+		 create_job.method, create_job.headers, create_job.body, create_job.type,
+		 create_job.max_retries, create_job.retry_backoff, create_job.timeout,
+		 create_job.overlap, create_job.misfire, create_job.follow_redirects,
+		 create_job.active)
+	RETURNING j.id INTO new_id;
+	RETURN new_id;
 END
 $$;

@@ -43,6 +43,7 @@ typedef struct HttpRequest
 	StringInfoData response;	/* first max_response_size bytes */
 
 	/* executor's and scheduler's bookkeeping */
+	uint32		generation;		/* the scheduler's, when it was claimed */
 	pairingheap_node heap_node; /* in the scheduler's queue of claimed runs */
 	dlist_node	wait_node;		/* parked on its host, or ready to start */
 	void	   *host;			/* the host's slot it holds (hosts.c) */

@@ -233,10 +233,21 @@ jobsched_register_worker(void)
 void
 _PG_init(void)
 {
-	jobsched_define_settings();
-
+	/*
+	 * jobsched.database_name can only be defined while the server starts,
+	 * and the worker and its shared memory need that too: loaded any later
+	 * (CREATE EXTENSION in a server without it preloaded), refuse with an
+	 * ERROR -- before anything is defined, so that the session goes on and
+	 * a later load can try again.
+	 */
 	if (!process_shared_preload_libraries_in_progress)
-		return;
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("jobsched must be loaded at server start"),
+				 errdetail("The library was loaded later, by a command of this session."),
+				 errhint("Add jobsched to shared_preload_libraries in postgresql.conf (with jobsched.database_name set to the database that fires jobs) and restart the server.")));
+
+	jobsched_define_settings();
 
 #if PG_VERSION_NUM >= 150000
 	prev_shmem_request_hook = shmem_request_hook;

@@ -95,6 +95,12 @@ static int	in_flight_limit;
 static Backoff claim_backoff;
 static Backoff write_backoff;
 
+/*
+ * Bumped when the extension goes away (DROP EXTENSION): requests claimed
+ * from the tables of before are not sent, and their results not written.
+ */
+static uint32 generation = 0;
+
 static void
 handle_sigterm(SIGNAL_ARGS)
 {
@@ -137,6 +143,7 @@ backoff_succeeded(Backoff *backoff)
 static void
 enqueue_claimed(HttpRequest *request, void *arg)
 {
+	request->generation = generation;
 	pairingheap_add(queue, &request->heap_node);
 	queued++;
 }
@@ -148,6 +155,11 @@ collect_result(HttpRequest *request, void *arg)
 
 	if (next)
 		dlist_push_tail(&ready, &next->wait_node);
+	if (request->generation != generation)
+	{
+		http_request_free(request);
+		return;
+	}
 	if (nresults == results_size)
 	{
 		results_size *= 2;
@@ -404,6 +416,44 @@ min_timeout(long a, long b)
 	return Min(a, b);
 }
 
+/*
+ * The extension is gone (DROP EXTENSION): what was claimed from its tables
+ * is not sent, and nothing more is written there.  Requests in flight
+ * finish; their results are dropped as they come (see "generation").
+ */
+static void
+detach(void)
+{
+	HttpRequest *request;
+	int			dropped = nresults;
+
+	generation++;
+	while (queued > 0)
+	{
+		http_request_free(pairingheap_container(HttpRequest, heap_node,
+												pairingheap_remove_first(queue)));
+		queued--;
+		dropped++;
+	}
+	while (!dlist_is_empty(&ready))
+	{
+		http_request_free(dlist_container(HttpRequest, wait_node,
+										  dlist_pop_head_node(&ready)));
+		dropped++;
+	}
+	while ((request = hosts_pop_parked()) != NULL)
+	{
+		http_request_free(request);
+		dropped++;
+	}
+	for (int i = 0; i < nresults; i++)
+		http_request_free(results[i]);
+	nresults = 0;
+	pg_atomic_write_u64(&jobsched_shared->queued, 0);
+	if (dropped > 0)
+		elog(DEBUG1, "jobsched: dropped %d runs claimed before the extension was dropped", dropped);
+}
+
 /* Stop cleanly: let requests in flight finish briefly, record what we can. */
 static void
 shut_down(void)
@@ -455,8 +505,10 @@ jobsched_worker_main(Datum main_arg)
 	TimestampTz next_purge = 0;
 	TimestampTz reclaim_not_before = 0;
 	TimestampTz recover_at = 0;
+	TimestampTz attach_at = 0;
 	TimestampTz flush_at;
-	int			orphans_left;
+	bool		attached = false;
+	int			orphans_left = -1;	/* -1: the first recovery is still to come */
 	bool		busy;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -479,34 +531,6 @@ jobsched_worker_main(Datum main_arg)
 								 results_size * sizeof(HttpRequest *));
 	wait_set = make_wait_set();
 
-	/* wait for CREATE EXTENSION, and for any other scheduler to go away */
-	while (!store_attach())
-	{
-		pgstat_report_activity(STATE_IDLE, "jobsched: waiting for CREATE EXTENSION jobsched");
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 ATTACH_RETRY_MS, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		process_interrupts();
-		if (shutdown_requested)
-			proc_exit(0);
-	}
-
-	/* nothing is claimed before the last worker's executions are settled */
-	while ((orphans_left = store_recover()) < 0)
-	{
-		backoff_failed(&claim_backoff, GetCurrentTimestamp());
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 claim_backoff.delay_us / 1000, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		process_interrupts();
-		if (shutdown_requested)
-			proc_exit(0);
-	}
-	backoff_succeeded(&claim_backoff);
-	ereport(LOG,
-			(errmsg("jobsched: scheduler started in database \"%s\" (max_in_flight %d)",
-					jobsched_database_name, in_flight_limit)));
-
 	while (!shutdown_requested)
 	{
 		WaitEvent	events[3];
@@ -516,18 +540,44 @@ jobsched_worker_main(Datum main_arg)
 
 		now = GetCurrentTimestamp();
 
-		/* interrupted executions that were locked at startup */
-		if (orphans_left > 0 && now >= recover_at)
+		/*
+		 * Wait for CREATE EXTENSION (at the right version), and for any
+		 * other scheduler of this database to go away; look again when the
+		 * extension has been dropped.
+		 */
+		if (!attached && now >= attach_at)
+		{
+			attached = store_attach();
+			attach_at = now + (TimestampTz) ATTACH_RETRY_MS * 1000;
+			if (attached)
+			{
+				ereport(LOG,
+						(errmsg("jobsched: scheduler started in database \"%s\" (max_in_flight %d)",
+								jobsched_database_name, in_flight_limit)));
+				store_recover_reset();
+				orphans_left = -1;
+				next_due = 0;
+			}
+			else
+				pgstat_report_activity(STATE_IDLE, "jobsched: waiting for CREATE EXTENSION jobsched");
+		}
+
+		/*
+		 * Nothing is claimed before the last worker's executions are
+		 * settled; those locked by another session are settled later.
+		 */
+		if (attached && orphans_left != 0 && now >= recover_at)
 		{
 			int			left = store_recover();
 
 			if (left >= 0)
 				orphans_left = left;
-			recover_at = now + RECOVER_RETRY_US;
+			recover_at = now + (left < 0 ? RETRY_MIN_US : RECOVER_RETRY_US);
 		}
 
 		/* claim what will be due within the lookahead */
-		if (jobsched_enabled && queued < MAX_QUEUED && now >= reclaim_not_before &&
+		if (attached && orphans_left >= 0 &&
+			jobsched_enabled && queued < MAX_QUEUED && now >= reclaim_not_before &&
 			(next_due == 0 ||
 			 next_due <= now + (TimestampTz) jobsched_lookahead_ms * 1000))
 		{
@@ -540,7 +590,12 @@ jobsched_worker_main(Datum main_arg)
 			elog(DEBUG1, "jobsched: claimed %d runs in %ld us (%d in flight, %d queued)",
 				 claimed, (long) (GetCurrentTimestamp() - now), http_in_flight(), queued);
 			now = GetCurrentTimestamp();
-			if (claimed < 0)
+			if (claimed == STORE_DETACHED)
+			{
+				attached = false;
+				detach();
+			}
+			else if (claimed < 0)
 			{
 				backoff_failed(&claim_backoff, now);
 				reclaim_not_before = claim_backoff.not_before;
@@ -553,8 +608,9 @@ jobsched_worker_main(Datum main_arg)
 					reclaim_not_before = now + RECLAIM_BACKOFF_US;
 			}
 		}
-		jobsched_set_worker_state(jobsched_enabled ? JOBSCHED_WORKER_RUNNING :
-								  JOBSCHED_WORKER_DISABLED);
+		if (attached)
+			jobsched_set_worker_state(jobsched_enabled ? JOBSCHED_WORKER_RUNNING :
+									  JOBSCHED_WORKER_DISABLED);
 
 		send_due();
 		http_process(collect_result, NULL);
@@ -569,7 +625,7 @@ jobsched_worker_main(Datum main_arg)
 		busy = sends_waiting(now);
 		flush_at = Max(oldest_result_at + (busy ? FLUSH_MAX_DELAY_US : FLUSH_DELAY_US),
 					   write_backoff.not_before);
-		if (nresults > 0 && now >= write_backoff.not_before &&
+		if (attached && nresults > 0 && now >= write_backoff.not_before &&
 			(nresults >= jobsched_batch_size || now >= flush_at))
 		{
 			flush_results(&next_due);
@@ -577,7 +633,7 @@ jobsched_worker_main(Datum main_arg)
 			busy = sends_waiting(now);
 		}
 
-		if (jobsched_history_retention > 0 && now >= next_purge &&
+		if (attached && jobsched_history_retention > 0 && now >= next_purge &&
 			(!busy || now >= next_purge + PURGE_MAX_DEFER_US))
 		{
 			int			purged = store_purge(now - (TimestampTz) jobsched_history_retention * 60 * USECS_PER_SEC,
@@ -594,7 +650,9 @@ jobsched_worker_main(Datum main_arg)
 		/* sleep until the earliest thing we have to do */
 		now = GetCurrentTimestamp();
 		timeout = http_next_timeout_ms();
-		if (jobsched_enabled && queued < MAX_QUEUED)
+		if (!attached)
+			timeout = min_timeout(timeout, ms_until(attach_at, now));
+		else if (jobsched_enabled && queued < MAX_QUEUED && orphans_left >= 0)
 		{
 			TimestampTz claim_at = next_due - (TimestampTz) jobsched_lookahead_ms * 1000;
 
@@ -609,13 +667,14 @@ jobsched_worker_main(Datum main_arg)
 			timeout = 0;
 		if (nresults > 0)
 			timeout = min_timeout(timeout, ms_until(flush_at, now));
-		if (orphans_left > 0)
+		if (attached && orphans_left != 0)
 			timeout = min_timeout(timeout, ms_until(recover_at, now));
-		if (jobsched_history_retention > 0)
+		if (attached && jobsched_history_retention > 0)
 			timeout = min_timeout(timeout,
 								  ms_until(next_purge + (busy ? PURGE_MAX_DEFER_US : 0), now));
 
-		pgstat_report_activity(STATE_IDLE, NULL);
+		if (attached)
+			pgstat_report_activity(STATE_IDLE, NULL);
 		nevents = WaitEventSetWait(wait_set, timeout, events, lengthof(events),
 								   PG_WAIT_EXTENSION);
 		for (int i = 0; i < nevents; i++)

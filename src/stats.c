@@ -15,8 +15,10 @@
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "commands/dbcommands.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -190,6 +192,20 @@ jobsched_worker_stats(PG_FUNCTION_ARGS)
 	values[i] = percentile_ms(histogram, timed, 0.99, &nulls[i]);
 	i++;
 	Assert(i == lengthof(values));
+
+	/*
+	 * The counters are the worker's, and it works in one database: in any
+	 * other, say where it is instead of passing its figures off as local.
+	 */
+	if (jobsched_shared != NULL && jobsched_database_name != NULL &&
+		strcmp(get_database_name(MyDatabaseId), jobsched_database_name) != 0)
+	{
+		for (int c = 0; c < (int) lengthof(values); c++)
+			nulls[c] = true;
+		nulls[0] = false;
+		values[0] = CStringGetTextDatum(psprintf("elsewhere: jobs fire in database \"%s\" (jobsched.database_name)",
+												 jobsched_database_name));
+	}
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

@@ -30,6 +30,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "pgstat.h"
 #include "utils/array.h"
@@ -318,6 +319,16 @@ report_failure(const char *what, MemoryContext caller_context)
 	FreeErrorData(edata);
 }
 
+/*
+ * Whether the extension is still there: after a DROP EXTENSION the worker
+ * says so once and waits for it, instead of failing every statement.
+ */
+static bool
+extension_present(void)
+{
+	return OidIsValid(get_extension_oid("jobsched", true));
+}
+
 static SPIPlanPtr
 prepared(SPIPlanPtr *plan, const char *sql, int nargs, Oid *argtypes)
 {
@@ -443,6 +454,20 @@ store_attach(void)
 	return ready;
 }
 
+/* Recovery: whether the first pass is still to come, and what it left. */
+static bool recovery_first = true;
+static Datum recovery_pending = (Datum) 0; /* int8[] of orphans still to settle */
+
+/* The extension (re)appeared: everything running in its tables is an orphan. */
+void
+store_recover_reset(void)
+{
+	recovery_first = true;
+	if (recovery_pending != (Datum) 0)
+		pfree(DatumGetPointer(recovery_pending));
+	recovery_pending = (Datum) 0;
+}
+
 /*
  * Settle the executions an earlier worker left running: ATLEAST_ONCE ones
  * are queued to be sent again, ATMOST_ONCE ones become lost.  Returns how
@@ -453,19 +478,17 @@ store_attach(void)
 int
 store_recover(void)
 {
-	static Datum pending = (Datum) 0;	/* int8[] of orphans still to settle */
-	static bool first = true;
 	MemoryContext caller = CurrentMemoryContext;
 	Oid			argtypes[2] = {TIMESTAMPTZOID, INT8ARRAYOID};
 	Datum		values[2];
-	char		nulls[2] = {' ', first ? 'n' : ' '};
+	char		nulls[2] = {' ', recovery_first ? 'n' : ' '};
 	volatile int64 resent = 0;
 	volatile int64 lost = 0;
 	volatile int skipped = 0;
 	volatile bool ok = true;
 	TimestampTz now = GetCurrentTimestamp();
 
-	if (!first && pending == (Datum) 0)
+	if (!recovery_first && recovery_pending == (Datum) 0)
 		return 0;
 	PG_TRY();
 	{
@@ -474,7 +497,7 @@ store_recover(void)
 
 		begin_transaction("jobsched: recovering interrupted executions");
 		values[0] = TimestampTzGetDatum(now);
-		values[1] = pending;
+		values[1] = recovery_pending;
 		execute(prepared(&recover_plan, recover_sql, 2, argtypes), values, nulls,
 				SPI_OK_SELECT);
 		resent = int64_column(0, 1);
@@ -482,14 +505,14 @@ store_recover(void)
 		left = column(0, 3, &isnull);
 		skipped = ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(left)),
 								 ARR_DIMS(DatumGetArrayTypeP(left)));
-		if (pending != (Datum) 0)
-			pfree(DatumGetPointer(pending));
-		pending = (Datum) 0;
+		if (recovery_pending != (Datum) 0)
+			pfree(DatumGetPointer(recovery_pending));
+		recovery_pending = (Datum) 0;
 		if (skipped > 0)
 		{
 			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
-			pending = datumCopy(left, false, -1);
+			recovery_pending = datumCopy(left, false, -1);
 			MemoryContextSwitchTo(old);
 		}
 		commit_transaction();
@@ -502,7 +525,7 @@ store_recover(void)
 	PG_END_TRY();
 	if (!ok)
 		return -1;
-	first = false;
+	recovery_first = false;
 
 	for (int64 i = 0; i < lost; i++)
 		jobsched_count_outcome(JOBSCHED_OUTCOME_LOST, now, 0);
@@ -717,42 +740,46 @@ store_claim(TimestampTz now, TimestampTz horizon, int limit,
 	volatile int nretries = 0;
 	volatile int locked = 0;	/* scheduled runs claimed, fired or not */
 	volatile bool ok = true;
+	volatile bool present = true;
 
 	PG_TRY();
 	{
 		int			nfire;
 
 		begin_transaction("jobsched: claiming due runs");
-		plan_joins_by_index();
-		skip_commit_flush();
-
-		nretries = claim_retries(requests, horizon, now, Max(limit / 2, 1));
-		nrequests = nretries;
-
-		values[0] = TimestampTzGetDatum(horizon);
-		values[1] = Int32GetDatum(limit - nretries);
-		values[2] = TimestampTzGetDatum(now - (TimestampTz) jobsched_misfire_grace * USECS_PER_SEC);
-		execute(prepared(&claim_jobs_plan, claim_jobs_sql, 3, argtypes),
-				values, NULL, SPI_OK_UPDATE_RETURNING);
-		locked = (int) SPI_processed;
-		nfire = requests_from_claim(requests + nrequests);
-		alert_disabled_owners();
-		if (nfire > 0)
-			nfire = insert_executions(requests + nrequests, nfire, now);
-		nrequests += nfire;
-
-		if (nretries + locked < limit)
+		present = extension_present();
+		if (present)
 		{
-			int			more = claim_retries(requests + nrequests, horizon, now,
-											 limit - nretries - locked);
+			plan_joins_by_index();
+			skip_commit_flush();
 
-			nrequests += more;
-			nretries += more;
+			nretries = claim_retries(requests, horizon, now, Max(limit / 2, 1));
+			nrequests = nretries;
+
+			values[0] = TimestampTzGetDatum(horizon);
+			values[1] = Int32GetDatum(limit - nretries);
+			values[2] = TimestampTzGetDatum(now - (TimestampTz) jobsched_misfire_grace * USECS_PER_SEC);
+			execute(prepared(&claim_jobs_plan, claim_jobs_sql, 3, argtypes),
+					values, NULL, SPI_OK_UPDATE_RETURNING);
+			locked = (int) SPI_processed;
+			nfire = requests_from_claim(requests + nrequests);
+			alert_disabled_owners();
+			if (nfire > 0)
+				nfire = insert_executions(requests + nrequests, nfire, now);
+			nrequests += nfire;
+
+			if (nretries + locked < limit)
+			{
+				int			more = claim_retries(requests + nrequests, horizon, now,
+												 limit - nretries - locked);
+
+				nrequests += more;
+				nretries += more;
+			}
+
+			execute(prepared(&next_due_plan, next_due_sql, 0, NULL), NULL, NULL, SPI_OK_SELECT);
+			*next_due = timestamp_column(0, 1, DT_NOEND);
 		}
-
-		execute(prepared(&next_due_plan, next_due_sql, 0, NULL), NULL, NULL, SPI_OK_SELECT);
-		*next_due = timestamp_column(0, 1, DT_NOEND);
-
 		commit_transaction();
 	}
 	PG_CATCH();
@@ -769,6 +796,11 @@ store_claim(TimestampTz now, TimestampTz horizon, int limit,
 			http_request_free(requests[i]);
 		pfree(requests);
 		return -1;
+	}
+	if (!present)
+	{
+		pfree(requests);
+		return STORE_DETACHED;
 	}
 	for (int i = 0; i < nrequests; i++)
 	{
@@ -848,6 +880,7 @@ store_write_results(HttpRequest **results, int n, TimestampTz *next_retry)
 	volatile int64 retried = 0;
 	volatile int nbusy = 0;
 	volatile bool ok = true;
+	volatile bool present = true;
 	int64	   *volatile busy = NULL;
 	TimestampTz now = GetCurrentTimestamp();
 
@@ -859,6 +892,10 @@ store_write_results(HttpRequest **results, int n, TimestampTz *next_retry)
 
 		begin_transaction("jobsched: writing results");
 		skip_commit_flush();
+		/* dropped with the extension: nothing to write them to */
+		present = extension_present();
+		if (!present)
+			goto done;
 
 		for (int c = 0; c < 8; c++)
 		{
@@ -909,6 +946,7 @@ store_write_results(HttpRequest **results, int n, TimestampTz *next_retry)
 			nbusy = nelems;
 			MemoryContextSwitchTo(old);
 		}
+done:
 		commit_transaction();
 	}
 	PG_CATCH();
@@ -919,6 +957,8 @@ store_write_results(HttpRequest **results, int n, TimestampTz *next_retry)
 	PG_END_TRY();
 	if (!ok)
 		return n;
+	if (!present)
+		return 0;
 
 	/* the rows held by others first, the rest counted as done */
 	{
@@ -1002,11 +1042,15 @@ store_purge(TimestampTz cutoff, int limit)
 	{
 		begin_transaction("jobsched: purging old executions");
 		skip_commit_flush();
-		args[0] = TimestampTzGetDatum(cutoff);
-		args[1] = Int32GetDatum(limit);
-		execute(prepared(&purge_plan, purge_sql, 2, argtypes), args, NULL,
-				SPI_OK_SELECT);
-		purged = int64_column(0, 1);
+		purged = 0;
+		if (extension_present())
+		{
+			args[0] = TimestampTzGetDatum(cutoff);
+			args[1] = Int32GetDatum(limit);
+			execute(prepared(&purge_plan, purge_sql, 2, argtypes), args, NULL,
+					SPI_OK_SELECT);
+			purged = int64_column(0, 1);
+		}
 		commit_transaction();
 	}
 	PG_CATCH();

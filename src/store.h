@@ -13,8 +13,12 @@
 
 typedef void (*StoreClaimedCallback) (HttpRequest *request, void *arg);
 
+/* store_claim(): the extension was dropped; nothing was claimed */
+#define STORE_DETACHED (-2)
+
 extern bool store_attach(void);
 extern int	store_recover(void);
+extern void store_recover_reset(void);
 extern int	store_claim(TimestampTz now, TimestampTz horizon, int limit,
 						StoreClaimedCallback claimed, void *arg,
 						TimestampTz *next_due);
