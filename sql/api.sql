@@ -66,6 +66,20 @@ SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', misfire => 'all
 SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', name => '');
 SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', name => 'noon');
 SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', active => NULL);
+-- a URL spells out its host (libcurl would read these as http://path/ and http://127.0.0.1/)
+SELECT jobsched.create_job('* * * * * *', 'http:///path');
+SELECT jobsched.create_job('* * * * * *', 'http:/127.0.0.1/');
+-- a GET has no body: sent as asked, or refused
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', method => 'GET', body => 'x');
+-- names: at most 200 characters (the unique index would fail at about 2.7 kB)
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', name => repeat('n', 201));
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', name => repeat('é', 3000));
+-- long input is cut in messages, between characters; UTF-8 stays UTF-8,
+-- control characters do not reach the message
+SELECT jobsched.create_job(repeat('7', 1000000), 'http://127.0.0.1:9/');
+SELECT jobsched.create_job(repeat('é', 60) || ' * * * *', 'http://127.0.0.1:9/');
+SELECT jobsched.create_job('* * * * * *', 'http://127.0.0.1:9/', timezone => 'Zürich' || chr(10) || 'x');
+SELECT jobsched.create_job('* * * * * *', 'http://exämple.com/' || repeat('ü', 200) || ' x');
 -- the network policy: private, link-local and metadata addresses are refused
 SELECT jobsched.create_job('* * * * * *', 'http://10.1.2.3/x');
 SELECT jobsched.create_job('* * * * * *', 'http://169.254.169.254/latest/meta-data');
@@ -128,6 +142,7 @@ SELECT jobsched.modify_job(:a, schedule => '* * * 32 * *');
 SELECT jobsched.modify_job(:a, url => 'gopher://127.0.0.1/');
 SELECT jobsched.modify_job(:a, type => 'NEVER');
 SELECT jobsched.modify_job(:a, timezone => 'Atlantis');
+SELECT jobsched.modify_job(:b, method => 'GET', body => 'x');
 SELECT jobsched.modify_job(:a, name => 'noon again');
 SELECT jobsched.modify_job(999999, url => 'http://127.0.0.1:9/');
 SELECT jobsched.modify_job(NULL, url => 'http://127.0.0.1:9/');

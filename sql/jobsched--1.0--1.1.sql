@@ -17,6 +17,7 @@
  *	- pg_dump keeps the jobs, their history and alerts, and the sequences.
  *	- The alerts' NOTIFY carries ids and the kind only.
  *	- create_job refuses a job in a database where nothing fires.
+ *	- Job names are at most 200 characters; a GET has no body.
  *
  * A fresh CREATE EXTENSION runs jobsched--1.0.sql and then this script, so
  * a new install and an upgraded one have the same catalog.
@@ -149,6 +150,15 @@ BEGIN
 	END IF;
 	IF NEW.name = '' THEN
 		PERFORM jobsched.invalid('job name must not be empty (use NULL for no name)');
+	END IF;
+	-- the unique index on (owner, name) takes no more than about 2.7 kB
+	IF length(NEW.name) > 200 THEN
+		PERFORM jobsched.invalid(format('job name "%s..." is %s characters long: at most 200',
+										left(NEW.name, 40), length(NEW.name)));
+	END IF;
+	-- a GET would go out without it: send what was asked, or say no
+	IF NEW.method = 'GET' AND NEW.body IS NOT NULL THEN
+		PERFORM jobsched.invalid('a GET request has no body: remove the body (body => '''') or use POST, PUT, PATCH or DELETE');
 	END IF;
 	-- a clear message here; the unique constraint still guards against races
 	IF NEW.name IS NOT NULL AND EXISTS (

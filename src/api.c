@@ -25,6 +25,7 @@
 #include "cron.h"
 #include "jobsched.h"
 #include "netpolicy.h"
+#include "textutil.h"
 #include "validate.h"
 
 PG_FUNCTION_INFO_V1(jobsched_next_fire);
@@ -32,6 +33,24 @@ PG_FUNCTION_INFO_V1(jobsched_next_fire_or_null);
 PG_FUNCTION_INFO_V1(jobsched_check_url);
 PG_FUNCTION_INFO_V1(jobsched_check_header);
 PG_FUNCTION_INFO_V1(jobsched_wake_scheduler);
+
+/* Longest piece of user input quoted in a message, in bytes. */
+#define MESSAGE_QUOTE_MAX 100
+
+/*
+ * User input as quoted in an error message: a 1 MB schedule must not make a
+ * 1 MB message, a line break must not reach the log, and UTF-8 stays intact
+ * (see jobsched_quote_input).
+ */
+static char *
+quoted(const char *s)
+{
+	size_t		len = strlen(s);
+	char	   *dst = palloc(Min(len, MESSAGE_QUOTE_MAX) + 4);
+
+	jobsched_quote_input(dst, s, len, MESSAGE_QUOTE_MAX);
+	return dst;
+}
 
 /* Seconds between the Unix epoch and the PostgreSQL epoch (2000-01-01). */
 #define UNIX_TO_POSTGRES_SECS \
@@ -106,12 +125,12 @@ jobsched_next_fire(PG_FUNCTION_ARGS)
 		case NEXT_FIRE_BAD_SCHEDULE:
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid cron expression \"%s\": %s", schedule, err)));
+					 errmsg("invalid cron expression \"%s\": %s", quoted(schedule), err)));
 			break;
 		case NEXT_FIRE_BAD_ZONE:
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid time zone \"%s\"", zone_name),
+					 errmsg("invalid time zone \"%s\"", quoted(zone_name)),
 					 errhint("Use a name from pg_timezone_names, such as \"Europe/Berlin\" or \"UTC\".")));
 			break;
 		case NEXT_FIRE_INFINITE_AFTER:
@@ -123,7 +142,7 @@ jobsched_next_fire(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("cron expression \"%s\" never fires after %s",
-							schedule, timestamptz_to_str(after))));
+							quoted(schedule), timestamptz_to_str(after))));
 			break;
 	}
 	PG_RETURN_TIMESTAMPTZ(next);
@@ -184,7 +203,7 @@ check_url_policy(const char *url, const char *host)
 	if (!allowed)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("URL \"%s\" is not allowed: %s", url, why),
+				 errmsg("URL \"%s\" is not allowed: %s", quoted(url), why),
 				 errhint("A superuser can change jobsched.network_policy.")));
 }
 
@@ -203,8 +222,7 @@ jobsched_check_url(PG_FUNCTION_ARGS)
 	if (problem)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid URL \"%.200s%s\": %s",
-						url, strlen(url) > 200 ? "..." : "", problem)));
+				 errmsg("invalid URL \"%s\": %s", quoted(url), problem)));
 	check_url_policy(url, host);
 	PG_RETURN_VOID();
 }

@@ -58,9 +58,11 @@
  * send_at, fire (false: skipped by the misfire or overlap policy), what
  * to send, and whether the job was just disabled because of its owner.
  */
+/* libcurl's spelling of a header: "Name;" for one with an empty value ("Name:" would remove it) */
 #define JOB_REQUEST_FIELDS(j) \
 	j ".url, " j ".method, " j ".body, " \
-	"ARRAY(SELECT h.key || ': ' || h.value FROM jsonb_each_text(" j ".headers) h), " \
+	"ARRAY(SELECT CASE WHEN h.value = '' THEN h.key || ';' ELSE h.key || ': ' || h.value END" \
+	"      FROM jsonb_each_text(" j ".headers) h), " \
 	"(extract(epoch FROM " j ".timeout) * 1000)::int4, " j ".follow_redirects"
 
 /*
@@ -584,13 +586,20 @@ request_from_tuple(int row)
 		if (elem_nulls[i])
 			continue;
 		request->headers[request->nheaders] = TextDatumGetCString(elems[i]);
-		if (pg_strncasecmp(request->headers[request->nheaders],
-						   "content-type:", 13) == 0)
+		if (pg_strncasecmp(request->headers[request->nheaders], "content-type", 12) == 0 &&
+			(request->headers[request->nheaders][12] == ':' ||
+			 request->headers[request->nheaders][12] == ';'))
 			has_content_type = true;
 		request->nheaders++;
 	}
-	if (!has_content_type && request->body != NULL)
-		request->headers[request->nheaders++] = pstrdup("Content-Type: application/json");
+	/*
+	 * A body is JSON unless the job says otherwise; without one, libcurl's
+	 * default for a POST (application/x-www-form-urlencoded) would describe
+	 * a body that is not there: "Content-Type:" removes it.
+	 */
+	if (!has_content_type)
+		request->headers[request->nheaders++] =
+			pstrdup(request->body != NULL ? "Content-Type: application/json" : "Content-Type:");
 	request->headers[request->nheaders++] =
 		idempotency_header(request->job_id, request->scheduled_for);
 

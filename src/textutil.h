@@ -26,11 +26,11 @@
 extern void jobsched_format_message(char *buf, size_t buflen, const char *fmt,...) TEXT_PRINTF(3, 4);
 
 /*
- * Copy user input src[0..len) into dst for quoting in a message: anything
- * but printable ASCII becomes '?', so the message is valid in every server
- * encoding (and cannot smuggle line breaks into the log) even when a
- * multibyte character is cut in half; input longer than max is cut and
- * "..." appended.  dst must have room for max + 4 bytes.
+ * Copy user input src[0..len) into dst for quoting in a message: printable
+ * ASCII and well-formed UTF-8 characters as they are, control characters
+ * and stray bytes as '?' (so a message cannot smuggle line breaks into the
+ * log, nor carry invalid UTF-8); input longer than max bytes is cut between
+ * two characters and "..." appended.  dst must have room for max + 4 bytes.
  */
 extern void jobsched_quote_input(char *dst, const char *src, size_t len, size_t max);
 

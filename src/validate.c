@@ -18,12 +18,14 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "textutil.h"
 #include "validate.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 
@@ -75,30 +77,11 @@ format_message(char *buf, size_t buflen, const char *fallback,
 	return buf;
 }
 
-/*
- * Copy a header name into dst for quoting in a message.  Anything but
- * printable ASCII becomes '?', so that the message is valid in every server
- * encoding (and cannot smuggle line breaks into the log) even when we cut a
- * multibyte character in half, and long names are truncated.  dst must have
- * room for VALIDATE_QUOTE_MAX + 4 bytes.
- */
+/* A header name quoted in a message (see jobsched_quote_input). */
 static void
 quote_text(char *dst, const char *src)
 {
-	size_t		n;
-
-	for (n = 0; src[n] != '\0' && n < VALIDATE_QUOTE_MAX; n++)
-	{
-		unsigned char c = (unsigned char) src[n];
-
-		dst[n] = (c >= 0x20 && c < 0x7f) ? (char) c : '?';
-	}
-	if (src[n] != '\0')
-	{
-		memcpy(dst + n, "...", 3);
-		n += 3;
-	}
-	dst[n] = '\0';
+	jobsched_quote_input(dst, src, strlen(src), VALIDATE_QUOTE_MAX);
 }
 
 /* ASCII-only, locale-independent case-insensitive equality */
@@ -137,6 +120,25 @@ is_tchar(unsigned char c)
  * ----------------------------------------------------------------
  */
 
+/*
+ * libcurl reads "http:/host/" as http://host/ and "http:///path" as a URL
+ * whose host is "path".  A job's http(s) URL spells out "//" and a host, so
+ * that what the user wrote is what is requested.
+ */
+static bool
+spells_out_host(const char *url)
+{
+	const char *colon = strchr(url, ':');
+	size_t		scheme_len = colon ? (size_t) (colon - url) : 0;
+
+	if (colon == NULL ||
+		!((scheme_len == 4 && strncasecmp(url, "http", 4) == 0) ||
+		  (scheme_len == 5 && strncasecmp(url, "https", 5) == 0)))
+		return true;			/* not http(s): the scheme check speaks */
+	return colon[1] == '/' && colon[2] == '/' && colon[3] != '\0' &&
+		strchr("/?#\\", colon[3]) == NULL;
+}
+
 const char *
 validate_url(const char *url, char *host_out, size_t hostlen)
 {
@@ -168,6 +170,9 @@ validate_url(const char *url, char *host_out, size_t hostlen)
 		if (c <= ' ' || c == 0x7f)
 			return "it contains a space or control character";
 	}
+
+	if (!spells_out_host(url))
+		return "it has no host";
 
 	parsed = curl_url();
 	if (parsed == NULL)

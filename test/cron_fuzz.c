@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "cron.h"
+#include "fuzz_check.h"
 
 #define FUZZ_MAX_INPUT 512
 
@@ -114,16 +115,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(err, 'X', sizeof(err));
 	if (!cron_parse(text, &e, err, sizeof(err)))
 	{
-		/* the message must be non-empty printable ASCII */
-		const char *nul = memchr(err, '\0', sizeof(err));
-		size_t		len;
-
-		if (nul == NULL || nul == err)
-			abort();
-		len = (size_t) (nul - err);
-		for (i = 0; i < len; i++)
-			if ((unsigned char) err[i] < 0x20 || (unsigned char) err[i] >= 0x7f)
-				abort();
+		/* the message: non-empty, no control characters, UTF-8 */
+		check_message_text(err, sizeof(err), false);
 		/* truncation into a tiny buffer must stay in bounds */
 		if (cron_parse(text, &e2, small, sizeof(small)) ||
 			strlen(small) >= sizeof(small))

@@ -607,7 +607,7 @@ static const ErrorCase error_cases[] = {
 	{"* * * * * MONDAY", "day-of-week: invalid value \"MONDAY\""},
 	{"0 0 0 1 JANUARY *", "month: invalid value \"JANUARY\""},
 	{"MON * * * *", "minute: invalid value \"MON\""},
-	{"\xc3\xa9 * * * *", "minute: invalid value \"??\""},
+	{"\xc3\xa9 * * * *", "minute: invalid value \"\xc3\xa9\""},
 	{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa * * * *",
 	"minute: invalid value \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\""},
 	{"@foo", "unknown macro \"@foo\""},

@@ -44,6 +44,28 @@ is($keys->[0]{body}, '{"hello": 1}', 'the body is sent');
 is($keys->[0]{headers}{'content-type'}, 'application/json', 'default content type');
 my %distinct = map { $_->{idempotency_key} => 1 } @$keys;
 is(scalar(keys %distinct), scalar(@$keys), 'every run has its own key');
+
+# --- what a job says is what is sent: a POST without a body has no
+# Content-Type (libcurl's form type would describe a body that is not there),
+# a header with an empty value goes out empty, a job's own Content-Type wins
+my $bare = query_value($node, qq{
+	SELECT jobsched.create_job('0 0 0 1 1 *', '$url/bare', headers => '{"X-Empty": "", "X-Full": "v"}')});
+my $typed = query_value($node, qq{
+	SELECT jobsched.create_job('0 0 0 1 1 *', '$url/typed', body => 'a=1',
+							   headers => '{"Content-Type": "application/x-www-form-urlencoded"}')});
+query_value($node, "SELECT jobsched.trigger_job($bare), jobsched.trigger_job($typed)");
+wait_for_sink($sink, 'the bare and typed POSTs',
+	sub { (grep { $_->{path} eq '/bare' || $_->{path} eq '/typed' } @{ $_[0] }) >= 2 }, 30);
+my ($bare_req) = @{ requests_to('/bare') };
+ok(!exists $bare_req->{headers}{'content-type'}, 'a POST without a body carries no Content-Type')
+  or diag explain $bare_req->{headers};
+is($bare_req->{body_len}, 0, '... and no body');
+is($bare_req->{headers}{'x-empty'}, '', 'a header with an empty value is sent, empty');
+is($bare_req->{headers}{'x-full'}, 'v', '... beside the others');
+my ($typed_req) = @{ requests_to('/typed') };
+is($typed_req->{headers}{'content-type'}, 'application/x-www-form-urlencoded', "a job's own Content-Type is sent");
+is($typed_req->{body}, 'a=1', '... with its body');
+query_value($node, "SELECT jobsched.delete_job($bare), jobsched.delete_job($typed)");
 $node->poll_query_until('postgres',
 	"SELECT count(*) >= 7 FROM jobsched.executions WHERE job_id = $every")
   or die "job every second stopped firing";
