@@ -75,6 +75,7 @@ jobsched_shmem_startup(void)
 		pg_atomic_init_u64(&jobsched_shared->in_flight, 0);
 		pg_atomic_init_u64(&jobsched_shared->sent_total, 0);
 		pg_atomic_init_u64(&jobsched_shared->completed_total, 0);
+		pg_atomic_init_u32(&jobsched_shared->connect_failures, 0);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }

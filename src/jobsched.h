@@ -83,6 +83,7 @@ typedef struct JobschedShared
 	pg_atomic_uint64 sent_total;	/* requests put on the wire since start */
 	pg_atomic_uint64 completed_total;	/* results written since start */
 	pg_atomic_uint64 queued;	/* claimed, waiting for their send time */
+	pg_atomic_uint32 connect_failures;	/* worker starts in a row that did not connect */
 	JobschedSecond seconds[JOBSCHED_STATS_SECONDS];	/* under mutex */
 } JobschedShared;
 

@@ -60,6 +60,8 @@
 #define SHUTDOWN_DRAIN_US (2 * USECS_PER_SEC)
 /* While the extension is missing, look again this often. */
 #define ATTACH_RETRY_MS 5000
+/* Between worker starts that could not connect, wait up to this long. */
+#define CONNECT_RETRY_MAX_S 30
 /* Sockets kept free for everything else the process opens. */
 #define FD_RESERVE 64
 /* After a failed statement, wait this long before trying again, doubling up to the maximum. */
@@ -497,6 +499,38 @@ shut_down(void)
 	http_executor_shutdown();
 }
 
+/*
+ * A jobsched.database_name that does not exist makes the connection FATAL,
+ * and the postmaster starts the worker again a second later: without this,
+ * a FATAL a second, forever.  Count the starts that did not get connected
+ * and wait longer before each new try, 1 s doubling to 30 s; say once why.
+ */
+static void
+wait_after_failed_connects(void)
+{
+	uint32		failures = pg_atomic_fetch_add_u32(&jobsched_shared->connect_failures, 1);
+	long		delay_s;
+	TimestampTz deadline;
+
+	if (failures == 0)
+		return;
+	delay_s = failures > 5 ? CONNECT_RETRY_MAX_S : Min(CONNECT_RETRY_MAX_S, 1L << (failures - 1));
+	if (failures == 1)
+		ereport(LOG,
+				(errmsg("jobsched: the worker could not connect to database \"%s\" (jobsched.database_name); trying again, every %d seconds at most",
+						jobsched_database_name, CONNECT_RETRY_MAX_S),
+				 errhint("Create the database, or set jobsched.database_name to an existing one and restart the server.")));
+	deadline = GetCurrentTimestamp() + delay_s * USECS_PER_SEC;
+	for (TimestampTz now = GetCurrentTimestamp(); now < deadline; now = GetCurrentTimestamp())
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 ms_until(deadline, now), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		if (shutdown_requested)
+			proc_exit(0);
+	}
+}
+
 void
 jobsched_worker_main(Datum main_arg)
 {
@@ -518,7 +552,9 @@ jobsched_worker_main(Datum main_arg)
 	publish_worker();
 	on_shmem_exit(unpublish_worker, (Datum) 0);
 
+	wait_after_failed_connects();
 	BackgroundWorkerInitializeConnection(jobsched_database_name, NULL, 0);
+	pg_atomic_write_u32(&jobsched_shared->connect_failures, 0);
 	pgstat_report_appname("jobsched scheduler");
 	set_worker_settings();
 

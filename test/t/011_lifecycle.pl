@@ -1,5 +1,6 @@
 # What a DBA does around the extension: CREATE EXTENSION in a server that
-# does not preload the library (a plain ERROR, the session goes on), jobs
+# does not preload the library (a plain ERROR, the session goes on), a
+# jobsched.database_name that does not exist (one message, a backoff), jobs
 # created in a database where nothing fires (refused, naming the one that
 # fires), stats read there (no figures passed off as local), and DROP
 # EXTENSION while jobs fire (one LOG line, no error loop, CREATE EXTENSION
@@ -32,6 +33,31 @@ my $url = $sink->{url};
 	($ret, $out, $err) = $plain->psql('postgres', "CREATE EXTENSION jobsched;");
 	like($err, qr/jobsched must be loaded at server start/, '... the same error the second time');
 	$plain->stop;
+}
+
+# --- jobsched.database_name names a database that does not exist (yet):
+# one message, then tries further and further apart, not a FATAL a second
+{
+	my $nodb = PostgreSQL::Test::Cluster->new('no_database');
+	$nodb->init;
+	$nodb->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'jobsched'
+jobsched.database_name = 'jobs_later'
+});
+	$nodb->start;
+	sleep 12;
+	my $log = slurp_file($nodb->logfile);
+	my @fatal = $log =~ /(FATAL:  database "jobs_later" does not exist)/g;
+	cmp_ok(scalar(@fatal), '<=', 5, 'a missing database: the worker tries less and less often ('
+		  . scalar(@fatal) . ' tries in 12 s, not 12)');
+	my @said = $log =~ /(the worker could not connect to database "jobs_later")/g;
+	is(scalar(@said), 1, '... and says so once');
+	$nodb->safe_psql('postgres', 'CREATE DATABASE jobs_later');
+	$nodb->safe_psql('jobs_later', 'CREATE EXTENSION jobsched');
+	$nodb->poll_query_until('jobs_later', "SELECT worker_state = 'running' FROM jobsched.stats")
+	  or die 'the worker never connected';
+	pass('once the database exists, the worker connects (within 30 s)');
+	$nodb->stop;
 }
 
 my $node = new_jobsched_node('lifecycle');
