@@ -718,9 +718,13 @@ jobsched_worker_main(Datum main_arg)
 			if (events[i].events & WL_LATCH_SET)
 			{
 				ResetLatch(MyLatch);
-				/* jobs changed: ask the catalog again (not while claims fail) */
+				/*
+				 * jobs changed: ask the catalog again (not while claims
+				 * fail), and look for the extension at once if it was missing
+				 */
 				next_due = 0;
 				reclaim_not_before = claim_backoff.not_before;
+				attach_at = 0;
 			}
 		}
 		process_interrupts();
