@@ -35,6 +35,7 @@
 #define EPOLL_BATCH 256
 
 static CURLM *multi = NULL;
+static CURLSH *share = NULL;	/* TLS sessions, for resumption across handles */
 static int	epoll_fd = -1;
 static int	in_flight = 0;
 static TimestampTz timer_deadline = -1;	/* -1: curl wants no timer call */
@@ -168,10 +169,23 @@ http_executor_init(void)
 	if (multi == NULL)
 		ereport(ERROR,
 				(errmsg("jobsched: could not create a curl multi handle")));
+	/*
+	 * HTTP/2 where the target offers it: many requests over one connection
+	 * (PIPEWAIT below makes a request wait for a connection being set up
+	 * rather than open one of its own).
+	 */
+	curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long) CURLPIPE_MULTIPLEX);
 	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, socket_callback);
 	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timer_callback);
 	/* keep an idle connection for every request we may have in flight */
 	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) jobsched_max_in_flight);
+
+	/* a TLS session set up once is resumed by the next connection to the host */
+	share = curl_share_init();
+	if (share == NULL ||
+		curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK)
+		ereport(ERROR,
+				(errmsg("jobsched: could not create a curl share for TLS sessions")));
 
 	request_context = AllocSetContextCreate(TopMemoryContext,
 											"jobsched requests",
@@ -190,6 +204,9 @@ http_executor_shutdown(void)
 	for (int i = 0; i < easy_pool_len; i++)
 		curl_easy_cleanup(easy_pool[i]);
 	easy_pool_len = 0;
+	if (share)
+		curl_share_cleanup(share);
+	share = NULL;
 	if (epoll_fd >= 0)
 		close(epoll_fd);
 	epoll_fd = -1;
@@ -345,6 +362,14 @@ http_start(HttpRequest *request)
 						 (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS)) &&
 #endif
 		  REQUIRE_OPTION(easy, request, CURLOPT_TIMEOUT_MS, (long) request->timeout_ms) &&
+	/* TLS: the peer's certificate and name are always verified */
+		  REQUIRE_OPTION(easy, request, CURLOPT_SSL_VERIFYPEER, 1L) &&
+		  REQUIRE_OPTION(easy, request, CURLOPT_SSL_VERIFYHOST, 2L) &&
+		  (jobsched_ssl_ca_file == NULL || jobsched_ssl_ca_file[0] == '\0' ||
+		   REQUIRE_OPTION(easy, request, CURLOPT_CAINFO, jobsched_ssl_ca_file)) &&
+		  (jobsched_ssl_cert_file == NULL || jobsched_ssl_cert_file[0] == '\0' ||
+		   (REQUIRE_OPTION(easy, request, CURLOPT_SSLCERT, jobsched_ssl_cert_file) &&
+			REQUIRE_OPTION(easy, request, CURLOPT_SSLKEY, jobsched_ssl_key_file))) &&
 		  REQUIRE_OPTION(easy, request, CURLOPT_FOLLOWLOCATION,
 						 request->follow_redirects ? 1L : 0L) &&
 		  REQUIRE_OPTION(easy, request, CURLOPT_MAXREDIRS, (long) MAX_REDIRECTS)))
@@ -356,6 +381,9 @@ http_start(HttpRequest *request)
 		return false;
 	}
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, request);
+	curl_easy_setopt(easy, CURLOPT_SHARE, share);
+	curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
+	curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, request->curl_error);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_callback);

@@ -37,6 +37,9 @@ int			jobsched_max_response_size = 4096;
 int			jobsched_lookahead_ms = 200;
 char	   *jobsched_network_policy_text = NULL;
 const NetPolicy *jobsched_network_policy = NULL;
+char	   *jobsched_ssl_ca_file = NULL;
+char	   *jobsched_ssl_cert_file = NULL;
+char	   *jobsched_ssl_key_file = NULL;
 
 JobschedShared *jobsched_shared = NULL;
 
@@ -203,6 +206,35 @@ jobsched_define_settings(void)
 							   NETPOLICY_DEFAULT,
 							   PGC_SUSET, 0,
 							   check_network_policy, assign_network_policy, NULL);
+
+	/*
+	 * TLS: verification is always on, against the system's trust store;
+	 * these add a private CA and a client certificate.  In postgresql.conf
+	 * only (PGC_SIGHUP): files the server can read are a superuser's call.
+	 */
+	DefineCustomStringVariable("jobsched.ssl_ca_file",
+							   "A file of CA certificates trusted besides the system's.",
+							   "PEM; for targets whose certificates a private CA issued. The system's trust store stays in use.",
+							   &jobsched_ssl_ca_file,
+							   "",
+							   PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("jobsched.ssl_cert_file",
+							   "Client certificate presented to HTTPS targets that ask for one (mutual TLS).",
+							   "PEM; goes with jobsched.ssl_key_file.",
+							   &jobsched_ssl_cert_file,
+							   "",
+							   PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("jobsched.ssl_key_file",
+							   "Private key of jobsched.ssl_cert_file.",
+							   "PEM, unencrypted; readable by the server only.",
+							   &jobsched_ssl_key_file,
+							   "",
+							   PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
 
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("jobsched");

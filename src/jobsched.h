@@ -34,6 +34,9 @@ extern int	jobsched_max_response_size;
 extern int	jobsched_lookahead_ms;
 extern char *jobsched_network_policy_text;
 extern const NetPolicy *jobsched_network_policy;
+extern char *jobsched_ssl_ca_file;
+extern char *jobsched_ssl_cert_file;
+extern char *jobsched_ssl_key_file;
 
 /* What the worker is doing, for jobsched.stats */
 typedef enum JobschedWorkerState
