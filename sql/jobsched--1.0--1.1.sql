@@ -265,10 +265,13 @@ AS $$
 DECLARE
 	queued_for timestamptz := clock_timestamp();
 BEGIN
+	-- the job's row is share-locked: a concurrent delete_job waits for this
+	-- run to commit and deletes it with the rest, instead of leaving it behind
 	INSERT INTO jobsched.executions (job_id, scheduled_for, status, retry_at)
 	SELECT j.id, queued_for, 'retrying', queued_for
 	FROM jobsched.jobs j
-	WHERE j.id = trigger_job.job_id;
+	WHERE j.id = trigger_job.job_id
+	FOR KEY SHARE OF j;
 	IF NOT FOUND THEN
 		PERFORM jobsched.job_not_found(job_id);
 	END IF;

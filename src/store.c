@@ -124,15 +124,26 @@ static const char *insert_executions_sql =
 "  ON CONFLICT (job_id, scheduled_for, attempt) DO NOTHING"
 "  RETURNING id, job_id";
 
+/*
+ * Retries (and triggered runs, and runs put back at a clean stop) that are
+ * due.  A retry written while its job was being deleted can outlive the job
+ * (delete_job did not see it yet): it is deleted here, when it comes due,
+ * rather than wake the worker for ever.
+ */
 static const char *claim_retries_sql =
+"WITH due AS ("
+"  SELECT id FROM jobsched.executions"
+"  WHERE status = 'retrying' AND retry_at <= $1"
+"  ORDER BY retry_at"
+"  LIMIT $2"
+"  FOR UPDATE SKIP LOCKED"
+"), orphans AS ("
+"  DELETE FROM jobsched.executions e USING due"
+"  WHERE e.id = due.id AND NOT EXISTS (SELECT 1 FROM jobsched.jobs j WHERE j.id = e.job_id)"
+")"
 "UPDATE jobsched.executions e"
 "  SET status = 'running', started_at = greatest(e.retry_at, $3), sends = e.sends + 1"
-"  FROM (SELECT id FROM jobsched.executions"
-"        WHERE status = 'retrying' AND retry_at <= $1"
-"        ORDER BY retry_at"
-"        LIMIT $2"
-"        FOR UPDATE SKIP LOCKED) due,"
-"       jobsched.jobs j"
+"  FROM due, jobsched.jobs j"
 "  WHERE e.id = due.id AND j.id = e.job_id"
 "  RETURNING e.id, e.job_id, e.scheduled_for, e.retry_at, true, "
 JOB_REQUEST_FIELDS("j") ", false";

@@ -185,6 +185,35 @@ for my $case (sort keys %inside_lookahead)
 	query_value($node, "SELECT jobsched.delete_job($moved)");
 }
 
+# --- trigger_job and delete_job at the same time: the delete waits for the
+# trigger's transaction and takes its run too; none is left behind
+{
+	my $job = new_job('trigdel', 'ATMOST_ONCE', schedule => '0 0 0 1 1 *');
+	my $out = '';
+	my $trigger = IPC::Run::start(
+		[ 'psql', '-X', '-q', '-A', '-t', '-d', $node->connstr('postgres'), '-v', 'ON_ERROR_STOP=1',
+			'-c', "BEGIN; SELECT jobsched.trigger_job($job); SELECT pg_sleep(2); COMMIT;" ],
+		'>', \$out, '2>&1');
+	sleep 0.5;
+	my $t0 = time();
+	query_value($node, "SELECT jobsched.delete_job($job)");
+	cmp_ok(time() - $t0, '>', 1, 'delete_job waits for a trigger_job of the same job to commit');
+	$trigger->finish;
+	sleep 1;
+	is(query_value($node, "SELECT count(*) FROM jobsched.executions WHERE job_id = $job"), '0',
+		'... and no run of the deleted job is left behind');
+
+	# a retry written while its job was being deleted: removed when it comes due
+	query_value($node, qq{
+		INSERT INTO jobsched.executions (job_id, scheduled_for, attempt, status, retry_at)
+		VALUES (987654321, now(), 2, 'retrying', now());
+		SELECT jobsched.wake_scheduler();});
+	$node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM jobsched.executions WHERE job_id = 987654321")
+	  or die 'the orphaned retry stayed';
+	pass('a retry whose job is gone is deleted when it comes due');
+}
+
 # --- the database enforces it: no second execution of a run and attempt
 {
 	my $job = new_job('uniq', 'ATMOST_ONCE', schedule => '0 0 0 1 1 *');
