@@ -383,7 +383,15 @@ http_start(HttpRequest *request)
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, request);
 	curl_easy_setopt(easy, CURLOPT_SHARE, share);
 	curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
-	curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+
+	/*
+	 * Over TLS, ALPN says during the handshake whether the host speaks
+	 * HTTP/2: wait for that rather than open a connection per run.  Not
+	 * over plain HTTP, where nothing is known before the first response
+	 * (a slow target would hold every other request to it).
+	 */
+	if (pg_strncasecmp(request->url, "https:", 6) == 0)
+		curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, request->curl_error);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_callback);
