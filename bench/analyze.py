@@ -3,9 +3,12 @@
 
   analyze.py burst  LOG PREFIX T_COMMIT            -> key=value: arrivals on the wire, relative to the commit
   analyze.py steady LOG PREFIX K T_STOP key|second -> key=value: delivered/s in the steady window, lateness
+  analyze.py cold   LOG PREFIX K T_RESUME [T_RESTART] -> key=value: the first second fired after T_RESUME (and the next)
   analyze.py report RESULTS.jsonl RESULTS.md DAT   -> the markdown report and the gnuplot data file
+  analyze.py https  RESULTS.jsonl OUT.md           -> the environment and the HTTPS section alone (run --https-only)
 
-The sink log has one line per request: "$msec $request_uri $status $http_idempotency_key $connection_requests".  Only lines whose URI
+The sink log has one line per request: "$msec $request_uri $status $http_idempotency_key $connection_requests
+$connection $server_protocol" (the last two since the HTTPS servers; older logs lack them).  Only lines whose URI
 starts with PREFIX are counted, so nothing but the scenario's own requests enters a figure.
 """
 import json
@@ -19,9 +22,20 @@ def arrivals(path, prefix):
         for line in f:
             p = line.split()
             if len(p) >= 3 and p[1].startswith(prefix):
-                rows.append((float(p[0]), p[2], p[3] if len(p) > 3 else '-', p[4] if len(p) > 4 else '-'))
+                rows.append((float(p[0]), p[2], p[3] if len(p) > 3 else '-', p[4] if len(p) > 4 else '-',
+                             p[5] if len(p) > 5 else '-', p[6] if len(p) > 6 else '-'))
     rows.sort()
     return rows
+
+
+def conn_stats(rows):
+    """Connections the rows came over (distinct nginx $connection: an HTTP/2 connection's streams share one) and
+    the protocol most of them used; empty for a log without those fields."""
+    conns = {r[4] for r in rows if r[4] != '-'}
+    protos = [r[5] for r in rows if r[5] != '-']
+    if not conns:
+        return {}
+    return dict(conns=len(conns), proto=max(set(protos), key=protos.count) if protos else '-')
 
 
 def pct(sorted_vals, q):
@@ -48,7 +62,8 @@ def burst(path, prefix, t_commit):
     first, last = rows[0][0], rows[-1][0]
     kv(wire_n=len(rows), wire_non200=sum(1 for r in rows if r[1] != '200'),
        wire_first_s=first - t_commit, wire_last_s=last - t_commit,
-       wire_rate=round(len(rows) / (last - first)) if last > first else 0, new_conn_pct=new_conn_pct(rows))
+       wire_rate=round(len(rows) / (last - first)) if last > first else 0, new_conn_pct=new_conn_pct(rows),
+       **conn_stats(rows))
 
 
 def steady(path, prefix, k, t_stop, mode):
@@ -68,12 +83,13 @@ def steady(path, prefix, k, t_stop, mode):
         return kv(arrivals=len(rows), rate=0, delivered_pct=0, window_s=0)
     n = sum(1 for r in rows if w0 <= r[0] < w1)
     rate = n / (w1 - w0)
+    win = [r for r in rows if w0 <= r[0] < w1]
     out = dict(arrivals=len(rows), window_s=w1 - w0, window_from=w0, rate=round(rate),
-               new_conn_pct=new_conn_pct([r for r in rows if w0 <= r[0] < w1]),
-               delivered_pct=round(100 * rate / k, 1), non200=sum(1 for r in rows if r[1] != '200'))
+               new_conn_pct=new_conn_pct(win),
+               delivered_pct=round(100 * rate / k, 1), non200=sum(1 for r in rows if r[1] != '200'), **conn_stats(win))
     if mode == 'key':
         runs = []
-        for t, _, key, _ in rows:
+        for t, _, key, *_ in rows:
             parts = key.rsplit('-', 2)
             if len(parts) == 3 and parts[2].isdigit():
                 runs.append((t, int(parts[2]) / 1e6, key))
@@ -82,8 +98,48 @@ def steady(path, prefix, k, t_stop, mode):
         # every nominal run of the window should have arrived once: K per second
         out.update(complete_pct=round(100 * len(late) / (k * (w1 - w0)), 2), duplicates=len(keys) - len(set(keys)))
     else:
-        late = sorted((t - math.floor(t)) * 1000 for t, _, _, _ in rows if w0 <= t < w1)
+        late = sorted((t - math.floor(t)) * 1000 for t, *_ in rows if w0 <= t < w1)
     out.update(late_p50=pct(late, .5), late_p99=pct(late, .99), late_max=late[-1] if late else float('nan'))
+    kv(**out)
+
+
+def scheduled(key):
+    """The scheduled time (unix seconds) in a jobsched Idempotency-Key (jobsched-<id>-<unix us>), or None."""
+    parts = key.rsplit('-', 2)
+    return int(parts[2]) / 1e6 if len(parts) == 3 and parts[2].isdigit() else None
+
+
+def cold(path, prefix, k, t_resume, t_restart=None):
+    """Cold start: K jobs firing every second, resumed at T_RESUME by a worker just started (no connection, no TLS
+    session).  'first' is every run of the first nominal second after T_RESUME, 'next' those of the second after it
+    (connections up by then).  Lateness = arrival - scheduled time from the Idempotency-Key; conns = connections the
+    runs came over (distinct $connection); new_conns = the first requests on a connection among them; before_n =
+    arrivals from T_RESTART to that first second."""
+    k, t_resume = int(k), float(t_resume)
+    runs = []
+    rows = arrivals(path, prefix)
+    for r in rows:
+        s = scheduled(r[2])
+        if s is not None and s >= t_resume:
+            runs.append((r[0], s, r))
+    if not runs:
+        return kv(first_n=0)
+    s0 = min(s for _, s, _ in runs)
+    out = dict(first_at=s0)
+    if t_restart is not None:
+        # anything the new worker sent before the first measured second (a run put back at the stop) would have
+        # opened its connection early: 0 means the first second found the worker cold
+        out['before_n'] = sum(1 for r in rows if float(t_restart) <= r[0] < s0)
+    for name, sec in (('first', s0), ('next', s0 + 1)):
+        sel = [(t, r) for t, s, r in runs if abs(s - sec) < 1e-4]
+        late = sorted((t - sec) * 1000 for t, _ in sel)
+        cs = conn_stats([r for _, r in sel])
+        out.update({f'{name}_n': len(sel), f'{name}_pct': round(100 * len(sel) / k, 1),
+                    f'{name}_non200': sum(1 for _, r in sel if r[1] != '200'),
+                    f'{name}_p50': pct(late, .5), f'{name}_p99': pct(late, .99),
+                    f'{name}_max': late[-1] if late else float('nan'),
+                    f'{name}_conns': cs.get('conns', 'n/a'), f'{name}_proto': cs.get('proto', 'n/a'),
+                    f'{name}_new_conns': sum(1 for _, r in sel if r[3] == '1')})
     kv(**out)
 
 
@@ -101,6 +157,135 @@ def mark(ok):
     return 'n/a' if ok is None else ('PASS' if ok else 'FAIL')
 
 
+PROTO = {'http': 'HTTP', 'h1': 'HTTPS/1.1', 'h2': 'HTTPS/2'}
+
+
+def https_section(w, res):
+    """The HTTPS section: https_burst.sh, https_steady.sh and https_cold.sh results (each ran its plain-HTTP
+    comparison in the same run, so the ratios are between neighbours in time)."""
+    rows = [r for r in res if r.get('scenario') in ('https_burst', 'https_steady', 'https_cold')]
+    if not rows:
+        return
+    # pg_net as the anchor runs it: http_post's default timeout (the 60 s run is its better case, for information)
+    one = lambda scen, stack, target: next((r for r in rows if r.get('scenario') == scen and r.get('stack') == stack
+                                            and r.get('target') == target and not r.get('skipped')
+                                            and 'pgnet_timeout_ms' not in r), None)
+    ratio = lambda a, b: a / b if a is not None and b else None
+    w('## HTTPS\n')
+    w('The sink\'s two HTTPS servers (a private CA and a certificate for 127.0.0.1, RSA 2048; one offering HTTP/2 by '
+      'ALPN, one HTTP/1.1 only) in the same nginx worker as the plain one. jobsched trusts the CA through '
+      '`jobsched.ssl_ca_file` naming the CA alone (trust "ca"), unless a row says "system": no ssl_ca_file, the '
+      'system bundle with the CA appended, as pg_net (which has no CA setting) always gets it (README.md, "HTTPS"). '
+      'Every HTTPS figure has its plain-HTTP comparison from the same script, run just before it. '
+      '"connections" = distinct nginx `$connection` the requests came over.\n')
+    w('| target | measured | result |\n|---|---|---|')
+    sp = one('https_steady', 'jobsched', 'http')
+    for t in ('h1', 'h2'):
+        st = one('https_steady', 'jobsched', t)
+        if st or sp:
+            r = ratio(st and st.get('late_p99'), sp and sp.get('late_p99'))
+            w(f"| steady K={fmt(st['k'] if st else (sp or {}).get('k'))}: {PROTO[t]} p99 ÷ plain p99 ≤ 1.5 | "
+              f"{fmt(st and st.get('late_p99'), ' ms', 1)} ÷ {fmt(sp and sp.get('late_p99'), ' ms', 1)} = {fmt(r, '×', 2)} | "
+              f"{mark(r <= 1.5 if r is not None else None)} |")
+    bp = one('https_burst', 'jobsched', 'http')
+    for t in ('h1', 'h2'):
+        b = one('https_burst', 'jobsched', t)
+        r = ratio(b and b.get('rate'), bp and bp.get('rate'))
+        w(f"| burst: {PROTO[t]} ÷ plain HTTP ≥ 0.6 | {fmt(b and b.get('rate'), '/s')} ÷ {fmt(bp and bp.get('rate'), '/s')}"
+          f" = {fmt(r, '×', 2)} | {mark(r >= .6 if r is not None else None)} |")
+    for t in ('h1', 'h2'):
+        b, n = one('https_burst', 'jobsched', t), one('https_burst', 'pg_net', t)
+        r = ratio(b and b.get('rate'), n and n.get('rate'))
+        w(f"| burst: jobsched ÷ pg_net, both {PROTO[t]} ≥ 10 | {fmt(b and b.get('rate'), '/s')} ÷ "
+          f"{fmt(n and n.get('rate'), '/s')} = {fmt(r, '×', 1)} | {mark(r >= 10 if r is not None else None)} |")
+    c = next((r for r in rows if r.get('scenario') == 'https_cold' and r.get('target') == 'h2'
+              and r.get('trust', 'ca') == 'ca'), None)
+    w(f"| cold start, {PROTO['h2']}: first second's p99 ≤ 300 ms | "
+      f"{fmt(c and c.get('first_p99'), ' ms', 1)} | {mark(c['first_p99'] <= 300 if c and 'first_p99' in c else None)} |")
+    conns = c.get('first_conns') if c else None
+    w(f"| cold start, {PROTO['h2']}: connections opened to the host, a handful (≤ 4, as test/t/013_https.pl) | "
+      f"{fmt(conns)} for {fmt(c and c.get('first_n'))} runs | "
+      f"{mark(conns <= 4 if isinstance(conns, int) else None)} |")
+    w('')
+
+    w('### Burst over HTTPS\n')
+    w('`https_burst.sh N`: burst.sh to each server in turn (jobsched; then pg_net with batch_size 200).\n')
+    w('| stack | target | N | commit → all recorded | requests/s | ÷ plain (same stack) | on the wire (first → last) '
+      '| wire rate | protocol | connections | not succeeded |')
+    w('|---|---|---|---|---|---|---|---|---|---|---|')
+    for r in [r for r in rows if r.get('scenario') == 'https_burst']:
+        if r.get('skipped'):
+            w(f"| {r['stack']} | | {r['skipped']} | | | | | | | | |")
+            continue
+        plain = one('https_burst', r['stack'], 'http')
+        name = r['stack'] + (f" (timeout {r['pgnet_timeout_ms'] / 1000:g} s)" if 'pgnet_timeout_ms' in r else '')
+        done = f"{fmt(r['seconds'], ' s', 2)}" + (' (gave up waiting)' if r.get('timed_out') else '')
+        w(f"| {name} | {PROTO.get(r.get('target'), '?')} | {r['n']:,} | {done} | "
+          f"{fmt(r['rate'])} | {fmt(ratio(r['rate'], plain and plain.get('rate')), '×', 2)} | "
+          f"{fmt(r.get('wire_first_s'), ' s', 2)} → {fmt(r.get('wire_last_s'), ' s', 2)} | "
+          f"{fmt(r.get('wire_rate'), '/s')} | {r.get('proto', 'n/a')} | {fmt(r.get('conns'))} | {r.get('failed', 'n/a')} |")
+    w('')
+
+    w('### Steady over HTTPS\n')
+    w('`https_steady.sh K D`: steady.sh to each server in turn; lateness at the sink as in "Steady".\n')
+    w('| target | K | delivered | runs arrived | lateness p50 / p99 / max (ms) | jobsched column p50 / p99 / max (ms) '
+      '| p99 ÷ plain | worker CPU | protocol | connections | notes |')
+    w('|---|---|---|---|---|---|---|---|---|---|---|')
+    for r in [r for r in rows if r.get('scenario') == 'https_steady']:
+        notes = [f"{r[k]} {label}" for k, label in (('non200', 'non-200'), ('duplicates', 'duplicate keys'),
+                                                     ('failed', 'runs not succeeded')) if r.get(k)]
+        w(f"| {PROTO.get(r.get('target'), '?')} | {r['k']:,} | {fmt(r.get('delivered_pct'), '%', 1)} | "
+          f"{fmt(r.get('complete_pct'), '%', 2)} | "
+          f"{fmt(r.get('late_p50'), '', 1)} / {fmt(r.get('late_p99'), '', 1)} / {fmt(r.get('late_max'), '', 1)} | "
+          f"{fmt(r.get('col_p50'), '', 1)} / {fmt(r.get('col_p99'), '', 1)} / {fmt(r.get('col_max'), '', 1)} | "
+          f"{fmt(ratio(r.get('late_p99'), sp and sp.get('late_p99')), '×', 2)} | "
+          f"{fmt(100 * r['cpu_per_s'], '%') if 'cpu_per_s' in r else 'n/a'} | {r.get('proto', 'n/a')} | "
+          f"{fmt(r.get('conns'))} | {', '.join(notes)} |")
+    w('')
+
+    w('### Cold start over HTTPS\n')
+    w('`https_cold.sh K`: K jobs every second; paused, server restarted (a new worker: no connection, no TLS '
+      'session), resumed just after a whole second. "first" = the K runs of the first second due after the resume, '
+      '"next" = the second after it. Lateness = arrival at the sink − scheduled time.\n')
+    w('| target | trust | K | second | arrived | lateness p50 / p99 / max (ms) | connections (new) | protocol | '
+      'sent before it | restart |')
+    w('|---|---|---|---|---|---|---|---|---|---|')
+    for r in [r for r in rows if r.get('scenario') == 'https_cold']:
+        for sec in ('first', 'next'):
+            w(f"| {PROTO.get(r.get('target'), '?')} | {r.get('trust', 'ca')} | {r['k']:,} | {sec} | {fmt(r.get(sec + '_pct'), '%', 1)} | "
+              f"{fmt(r.get(sec + '_p50'), '', 1)} / {fmt(r.get(sec + '_p99'), '', 1)} / {fmt(r.get(sec + '_max'), '', 1)} | "
+              f"{fmt(r.get(sec + '_conns'))} ({fmt(r.get(sec + '_new_conns'))}) | {r.get(sec + '_proto', 'n/a')} | "
+              f"{fmt(r.get('before_n')) if sec == 'first' else ''} | {fmt(r.get('restart_s'), ' s', 1) if sec == 'first' else ''} |")
+    w('')
+
+
+def env_table(w, env):
+    w('| | |\n|---|---|')
+    for k, label in [('machine', 'machine'), ('postgres', 'PostgreSQL'), ('libcurl', 'libcurl'), ('nginx', 'nginx'),
+                     ('openssl', 'OpenSSL'), ('wrk', 'wrk'), ('pg_cron', 'pg_cron'), ('pg_net', 'pg_net'), ('jobsched', 'jobsched')]:
+        w(f'| {label} | {env.get(k, "n/a")} |')
+    w('| settings | fsync and synchronous_commit on; one nginx worker as the sink on loopback; '
+      'each scenario on a fresh cluster |\n')
+
+
+def report_https(jsonl, md_path):
+    """`bench/run --https-only`: the environment and the HTTPS section alone."""
+    res = [json.loads(l) for l in open(jsonl) if l.strip()]
+    env = next((r for r in res if r.get('scenario') == 'env'), {})
+    L = []
+    w = L.append
+    w('# jobsched HTTPS benchmark results\n')
+    w(f"Generated by `bench/run --https-only{' --quick' if env.get('quick') else ''}` on {env.get('date', '?')} "
+      f"in {fmt(env.get('total_s'), ' s')}. How to read it: [README.md](../README.md).\n")
+    env_table(w, env)
+    https_section(w, res)
+    w('## Scenario durations\n')
+    w(' · '.join(f"{r['name']} {fmt(r['seconds'], ' s')} ({r.get('others_cpu', '?')})"
+                 + (f" **exit {r['rc']}**" if r.get('rc') else '') for r in res if r.get('scenario') == 'timing') + '\n')
+    with open(md_path, 'w') as f:
+        f.write('\n'.join(L))
+
+
 def report(jsonl, md_path, dat_path):
     res = [json.loads(l) for l in open(jsonl) if l.strip()]
     # runs with the sink pinned to a CPU of its own have a section of their own; the rest of the report is the
@@ -115,12 +300,7 @@ def report(jsonl, md_path, dat_path):
     w('# jobsched benchmark results\n')
     w(f"Generated by `bench/run{' --quick' if env.get('quick') else ''}` on {env.get('date', '?')} "
       f"in {fmt(env.get('total_s'), ' s')}. How to read it: [README.md](README.md).\n")
-    w('| | |\n|---|---|')
-    for k, label in [('machine', 'machine'), ('postgres', 'PostgreSQL'), ('libcurl', 'libcurl'), ('nginx', 'nginx'),
-                     ('wrk', 'wrk'), ('pg_cron', 'pg_cron'), ('pg_net', 'pg_net'), ('jobsched', 'jobsched')]:
-        w(f'| {label} | {env.get(k, "n/a")} |')
-    w('| settings | fsync and synchronous_commit on; one nginx worker as the sink on loopback; '
-      'each scenario on a fresh cluster |\n')
+    env_table(w, env)
 
     ceil = get(scenario='ceiling')
     ceiling = ceil.get('rate') if ceil else None
@@ -256,6 +436,8 @@ def report(jsonl, md_path, dat_path):
         w(f"| steady K=1,000: worker CPU | {cells[0]} | {cells[1]} |")
         w('')
 
+    https_section(w, res)
+
     w('## Scale\n')
     w('The same due load in both runs, the rest of the registered jobs not due (yearly schedule, in the '
       'next_run_at index). Worker CPU = utime+stime of the scheduler process over the measuring window / its length, '
@@ -300,4 +482,4 @@ def report(jsonl, md_path, dat_path):
 
 if __name__ == '__main__':
     cmd, args = sys.argv[1], sys.argv[2:]
-    {'burst': burst, 'steady': steady, 'report': report}[cmd](*args)
+    {'burst': burst, 'steady': steady, 'cold': cold, 'report': report, 'https': report_https}[cmd](*args)

@@ -9,6 +9,11 @@ OUT=${OUT:-$BENCH_HOME/out}
 # that range is sometimes taken as the local end of one, and nginx cannot bind it.
 PGPORT=${PGPORT:-55632}
 SINK_PORT=${SINK_PORT:-28280}
+# The sink's HTTPS servers (README.md, "HTTPS"): one offering HTTP/2 by ALPN, one HTTP/1.1 only; same reason for ports
+# below the ephemeral range.  Their certificates (a private CA and a server certificate for 127.0.0.1) are in $TLS_DIR.
+TLS_H2_PORT=${TLS_H2_PORT:-28443}
+TLS_H1_PORT=${TLS_H1_PORT:-28444}
+TLS_DIR=$BENCH_DIR/tls
 # The servers run from a private copy of the PostgreSQL installation, with jobsched, pg_net and pg_cron installed into
 # it (make install DESTDIR=...): the system's library directory is shared with everyone working on this machine, and
 # another jobsched build installed there in the middle of a run would change what is measured.  PostgreSQL finds its
@@ -75,7 +80,7 @@ fsync = on
 synchronous_commit = on
 $extra
 CONF
-  $CLIENT_TASKSET su postgres -c "ulimit -n $NOFILE; $PGBIN/pg_ctl -D $BENCH_DIR/pg -l $BENCH_DIR/pg.log -w -t 60 start" >/dev/null
+  $CLIENT_TASKSET ${CLUSTER_WRAP:-} su postgres -c "ulimit -n $NOFILE; $PGBIN/pg_ctl -D $BENCH_DIR/pg -l $BENCH_DIR/pg.log -w -t 60 start" >/dev/null
 }
 
 cluster_stop() {
@@ -83,10 +88,52 @@ cluster_stop() {
   su postgres -c "$PGBIN/pg_ctl -D $BENCH_DIR/pg -m immediate -w -t 30 stop" >/dev/null 2>&1 || true
 }
 
+# tls_setup: a private CA and a server certificate for 127.0.0.1 signed by it (RSA 2048, SHA-256, as
+# test/t/013_https.pl makes them), in $TLS_DIR; made once and kept while valid for another day.  Also bundle.crt: the
+# system's CA bundle (libcurl's default, `curl-config --ca`) with the CA appended, the store system_trust_ca gives a
+# server.
+tls_setup() {
+  local d=$TLS_DIR sys
+  if ! { [ -f "$d/server.crt" ] && openssl x509 -checkend 86400 -noout -in "$d/server.crt" >/dev/null 2>&1; }; then
+    tls_make_certs
+  fi
+  sys=$(curl-config --ca 2>/dev/null || true)
+  if [ -n "$sys" ] && [ -f "$sys" ]; then cat "$sys" "$d/ca.crt" > "$d/bundle.crt"; else cp "$d/ca.crt" "$d/bundle.crt"; fi
+  chmod 644 "$d/bundle.crt"
+}
+tls_make_certs() {
+  local d=$TLS_DIR
+  rm -rf "$d"; mkdir -p "$d"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 7 -subj '/CN=jobsched bench CA' \
+    -keyout "$d/ca.key" -out "$d/ca.crt" 2>/dev/null
+  openssl req -new -newkey rsa:2048 -nodes -subj '/CN=127.0.0.1' \
+    -addext 'subjectAltName=IP:127.0.0.1,DNS:localhost' -keyout "$d/server.key" -out "$d/server.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > "$d/ext.cnf"
+  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 7 -sha256 \
+    -extfile "$d/ext.cnf" -out "$d/server.crt" 2>/dev/null
+  chmod 644 "$d/ca.crt" "$d/server.crt"; chmod 600 "$d/ca.key" "$d/server.key"
+}
+
+# sink_url TARGET: where a scenario sends its requests: http (the plain sink), h1 (HTTPS, HTTP/1.1 only), h2 (HTTPS
+# offering HTTP/2)
+sink_url() {
+  case ${1:-http} in
+    http) echo "http://127.0.0.1:$SINK_PORT" ;;
+    h1) echo "https://127.0.0.1:$TLS_H1_PORT" ;;
+    h2) echo "https://127.0.0.1:$TLS_H2_PORT" ;;
+    *) log "unknown target $1 (http, h1 or h2)"; return 1 ;;
+  esac
+}
+
 # The sink: one nginx worker answering 200 to everything, logging arrival time, URI, status, the Idempotency-Key
-# (jobsched puts the run's scheduled time in it) and the request's rank on its connection (1 = a new connection).  Same config for every stack and for the ceiling measurement.
+# (jobsched puts the run's scheduled time in it), the request's rank on its connection (1 = a new connection), the
+# connection's serial number (an HTTP/2 connection's streams share it) and the protocol.  Three servers in that one
+# worker: plain HTTP on $SINK_PORT, and HTTPS on $TLS_H2_PORT (HTTP/2 offered by ALPN) and $TLS_H1_PORT (HTTP/1.1
+# only) with nginx's TLS defaults (TLS 1.2 and 1.3, session tickets on).  Same config for every stack and for the
+# ceiling measurement; idle servers cost nothing.
 sink_start() {
   sink_stop
+  tls_setup
   rm -rf "$BENCH_DIR/nginx"; mkdir -p "$BENCH_DIR/nginx/logs"
   cat > "$BENCH_DIR/nginx/nginx.conf" <<CONF
 worker_processes 1;
@@ -95,12 +142,24 @@ pid $BENCH_DIR/nginx/nginx.pid;
 error_log $BENCH_DIR/nginx/logs/error.log;
 events { worker_connections 16384; }
 http {
-  log_format ts '\$msec \$request_uri \$status \$http_idempotency_key \$connection_requests';
+  log_format ts '\$msec \$request_uri \$status \$http_idempotency_key \$connection_requests \$connection \$server_protocol';
   access_log $SINK_LOG ts buffer=256k flush=1s;
   client_body_temp_path $BENCH_DIR/nginx;
   keepalive_requests 1000000;
   server {
     listen 127.0.0.1:$SINK_PORT;
+    location / { return 200 "ok\n"; }
+  }
+  server {
+    listen 127.0.0.1:$TLS_H2_PORT ssl http2;
+    ssl_certificate $TLS_DIR/server.crt;
+    ssl_certificate_key $TLS_DIR/server.key;
+    location / { return 200 "ok\n"; }
+  }
+  server {
+    listen 127.0.0.1:$TLS_H1_PORT ssl;
+    ssl_certificate $TLS_DIR/server.crt;
+    ssl_certificate_key $TLS_DIR/server.key;
     location / { return 200 "ok\n"; }
   }
 }
@@ -121,6 +180,38 @@ sink_stop() {
 sink_flush() { sleep 1.5; }
 
 cleanup() { cluster_stop; sink_stop; }
+
+# system_trust_ca: make the next cluster_start's server trust the sink's CA through the system store: for pg_net,
+# which has no CA setting of its own and verifies against libcurl's default store, the system bundle compiled into
+# libcurl (`curl-config --ca`, /etc/ssl/certs/ca-certificates.crt on Debian), and for jobsched with TLS_TRUST=system
+# (no jobsched.ssl_ca_file: what a target with a public certificate needs).  The system's store is not changed
+# (update-ca-certificates would change it for everyone on the machine, and leave it changed if the run is killed):
+# the server is started in a mount namespace of its own (unshare -m, so root only) in which a copy of that bundle
+# with the CA appended is bind-mounted over it.  Only the server's processes see the copy, and it goes away with
+# them: nothing to undo in cleanup.  Returns 1, saying why, when that cannot be done.
+system_trust_ca() {
+  local sys
+  sys=$(curl-config --ca 2>/dev/null || true)
+  [ "$(id -u)" = 0 ] || { log "trusting the CA through the system store needs root (a mount namespace)"; return 1; }
+  [ -n "$sys" ] && [ -f "$sys" ] || { log "libcurl's default CA bundle not found (curl-config --ca: '$sys')"; return 1; }
+  command -v unshare >/dev/null || { log "unshare (util-linux) not found"; return 1; }
+  tls_setup
+  cat > "$TLS_DIR/with-ca" <<SH
+#!/bin/sh
+# runs its arguments with $sys holding the bench CA too (in the mount namespace unshare made for it)
+set -e
+mount --bind "$TLS_DIR/bundle.crt" "$sys"
+exec "\$@"
+SH
+  chmod 755 "$TLS_DIR/with-ca"
+  CLUSTER_WRAP="unshare --mount --propagation private $TLS_DIR/with-ca"
+  # inside, the system bundle verifies the sink's certificate; outside, it still does not
+  $CLUSTER_WRAP openssl verify -CAfile "$sys" "$TLS_DIR/server.crt" >/dev/null 2>&1 \
+    || { log "could not give the server a trust store with the CA (unshare/mount failed)"; CLUSTER_WRAP=""; return 1; }
+  if openssl verify -CAfile "$sys" "$TLS_DIR/server.crt" >/dev/null 2>&1; then
+    log "note: the system CA bundle already trusts the bench CA"
+  fi
+}
 
 # A fresh private installation: the system's binaries, libraries and share files (with whatever extensions are
 # installed there), ready for our own builds on top
@@ -151,8 +242,21 @@ cpu_seconds() {
   awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13) / hz }' "/proc/$1/stat"
 }
 
+# jobsched trusts the sink's private CA: TLS_TRUST=ca (the default) through jobsched.ssl_ca_file naming the CA alone
+# (plain HTTP never reads it); TLS_TRUST=system without jobsched.ssl_ca_file, through the system store, as pg_net
+# does (system_trust_ca): then each new TLS connection verifies against the ~150 certificates of the system bundle,
+# as it would for a target with a public certificate
+TLS_TRUST=${TLS_TRUST:-ca}
 jobsched_start() {
+  local ca=""
+  tls_setup
+  case $TLS_TRUST in
+    ca) ca="jobsched.ssl_ca_file = '$TLS_DIR/ca.crt'" ;;
+    system) system_trust_ca || return 1 ;;
+    *) log "TLS_TRUST: ca or system, not $TLS_TRUST"; return 1 ;;
+  esac
   cluster_start jobsched "jobsched.database_name = 'postgres'
+$ca
 ${JOBSCHED_CONF:-}"
   q "create extension jobsched" >/dev/null
   wait_for "select worker_pid > 0 from jobsched.stats" 30 || { log "jobsched worker did not start"; return 1; }

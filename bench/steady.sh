@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Steady: K jobs, each firing every second, for D seconds.  Delivered per second against the K asked, and lateness
-# of each arrival at the sink.  Usage: steady.sh jobsched|pg_cron K D
+# of each arrival at the sink.  Usage: steady.sh jobsched|pg_cron K D [http|h1|h2]
+#   The fourth argument is the sink's server (lib.sh, sink_url): plain HTTP (the default), HTTPS with HTTP/1.1 only,
+#   or HTTPS offering HTTP/2 (jobsched only).  SCENARIO names the result (steady; https_steady.sh: https_steady).
 set -eu
-stack=$1; K=$2; D=$3
+stack=$1; K=$2; D=$3; target=${4:-http}
 . "$(dirname "$0")/lib.sh"
 trap cleanup EXIT; trap 'exit 143' TERM INT
+SCENARIO=${SCENARIO:-steady}
+[ "$target" = http ] || [ "$stack" = jobsched ] || { log "steady over HTTPS: jobsched only"; exit 2; }
+url="'$(sink_url "$target")/s' || i"
 sink_start
-url="'http://127.0.0.1:$SINK_PORT/s' || i"
 
 if [ "$stack" = jobsched ]; then
   jobsched_start
@@ -32,6 +36,7 @@ if [ "$stack" = jobsched ]; then
   IFS='|' read -r sp50 sp99 <<<"$stats"
   cpu=$(python3 -c "print(round(($c1 - $c0) / ($t1 - $t0), 4))")
   extra="col_p50=$cp50 col_p99=$cp99 col_max=$cmax failed=$failed stats_p50=$sp50 stats_p99=$sp99 cpu_per_s=$cpu"
+  [ "$target" = http ] || extra="$extra trust=$TLS_TRUST"
 else
   # The anchor's pg_cron + pg_net setup: one background worker per running job, up to cron.max_running_jobs
   # (capped by pg_cron at max_worker_processes - 1, hence the headroom)
@@ -55,5 +60,5 @@ cron.log_run = on"
   q "select status, count(*) from cron.job_run_details group by 1" >&2 || true
   extra=""
 fi
-log "steady $stack K=$K D=$D $m $extra"
-result scenario=steady stack="$stack" k="$K" d="$D" $m $extra
+log "$SCENARIO $stack $target K=$K D=$D $m $extra"
+result scenario="$SCENARIO" stack="$stack" target="$target" k="$K" d="$D" $m $extra
