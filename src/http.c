@@ -24,6 +24,8 @@
 #include <curl/curl.h>
 
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "storage/fd.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -36,6 +38,20 @@
 
 static CURLM *multi = NULL;
 static CURLSH *share = NULL;	/* TLS sessions, for resumption across handles */
+
+/*
+ * The CA bundle requests verify against (NULL: libcurl's default).  libcurl
+ * parses a bundle once and caches the result -- but only for a bundle file
+ * alone, without a CA directory, and Debian's libcurl has /etc/ssl/certs as
+ * its default directory: each new TLS connection then parsed the system's
+ * 150 certificates again (~25 ms).  So requests name the system bundle and
+ * no directory; with jobsched.ssl_ca_file, a bundle of both is written to
+ * pg_stat_tmp (under a new name each time, as the cache goes by name).
+ */
+static char *ca_bundle = NULL;
+static char ca_bundle_written[MAXPGPATH] = "";
+static char ca_bundle_before[MAXPGPATH] = "";	/* kept while requests may still read it */
+static int	ca_bundle_generation = 0;
 static int	epoll_fd = -1;
 static int	in_flight = 0;
 static TimestampTz timer_deadline = -1;	/* -1: curl wants no timer call */
@@ -153,6 +169,97 @@ write_callback(char *data, size_t size, size_t nmemb, void *userp)
 	return len;
 }
 
+/* Append file "path" to "out"; false (with errno) if it cannot be read. */
+static bool
+append_file(FILE *out, const char *path)
+{
+	FILE	   *in = AllocateFile(path, "r");
+	char		buf[8192];
+	size_t		n;
+
+	if (in == NULL)
+		return false;
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		fwrite(buf, 1, n, out);
+	FreeFile(in);
+	fputc('\n', out);
+	return true;
+}
+
+/* Bundles an earlier worker left behind (one killed has no time to remove its own). */
+static void
+remove_stale_bundles(void)
+{
+	char		dir[MAXPGPATH];
+	DIR		   *d;
+	struct dirent *de;
+
+	snprintf(dir, sizeof(dir), "%s/pg_stat_tmp", DataDir);
+	d = AllocateDir(dir);
+	while ((de = ReadDirExtended(d, dir, LOG)) != NULL)
+	{
+		char		path[MAXPGPATH];
+
+		if (strncmp(de->d_name, "jobsched_ca.", 12) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		(void) unlink(path);
+	}
+	FreeDir(d);
+}
+
+/* Choose the CA bundle for the settings now in force (see ca_bundle). */
+void
+http_reload_settings(void)
+{
+	const char *system_bundle = curl_version_info(CURLVERSION_NOW)->cainfo;
+	char		path[MAXPGPATH];
+	FILE	   *out;
+
+	/* requests in flight may still open connections with the last one */
+	if (ca_bundle_before[0])
+		(void) unlink(ca_bundle_before);
+	strlcpy(ca_bundle_before, ca_bundle_written, sizeof(ca_bundle_before));
+	ca_bundle_written[0] = '\0';
+	ca_bundle = (char *) system_bundle;
+	if (ca_bundle_generation == 0)
+		remove_stale_bundles();
+	if (jobsched_ssl_ca_file == NULL || jobsched_ssl_ca_file[0] == '\0')
+		return;
+
+	/* without a system bundle to add it to, the file alone */
+	ca_bundle = jobsched_ssl_ca_file;
+	if (system_bundle == NULL)
+		return;
+	snprintf(path, sizeof(path), "%s/pg_stat_tmp/jobsched_ca.%d.%d.pem",
+			 DataDir, MyProcPid, ++ca_bundle_generation);
+	out = AllocateFile(path, "w");
+	if (out == NULL ||
+		!append_file(out, system_bundle) || !append_file(out, jobsched_ssl_ca_file))
+	{
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("jobsched: could not combine the CA bundle \"%s\" with jobsched.ssl_ca_file \"%s\" in \"%s\": %m",
+						system_bundle, jobsched_ssl_ca_file, path),
+				 errdetail("Requests verify against jobsched.ssl_ca_file alone.")));
+		if (out)
+			FreeFile(out);
+		(void) unlink(path);
+		return;
+	}
+	if (FreeFile(out) != 0)
+	{
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("jobsched: could not write \"%s\": %m", path),
+				 errdetail("Requests verify against jobsched.ssl_ca_file alone.")));
+		(void) unlink(path);
+		return;
+	}
+	strlcpy(ca_bundle_written, path, sizeof(ca_bundle_written));
+	ca_bundle = ca_bundle_written;
+}
+
 void
 http_executor_init(void)
 {
@@ -179,6 +286,8 @@ http_executor_init(void)
 	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timer_callback);
 	/* keep an idle connection for every request we may have in flight */
 	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) jobsched_max_in_flight);
+
+	http_reload_settings();
 
 	/* a TLS session set up once is resumed by the next connection to the host */
 	share = curl_share_init();
@@ -207,6 +316,11 @@ http_executor_shutdown(void)
 	if (share)
 		curl_share_cleanup(share);
 	share = NULL;
+	if (ca_bundle_written[0])
+		(void) unlink(ca_bundle_written);
+	if (ca_bundle_before[0])
+		(void) unlink(ca_bundle_before);
+	ca_bundle_written[0] = ca_bundle_before[0] = '\0';
 	if (epoll_fd >= 0)
 		close(epoll_fd);
 	epoll_fd = -1;
@@ -365,8 +479,9 @@ http_start(HttpRequest *request)
 	/* TLS: the peer's certificate and name are always verified */
 		  REQUIRE_OPTION(easy, request, CURLOPT_SSL_VERIFYPEER, 1L) &&
 		  REQUIRE_OPTION(easy, request, CURLOPT_SSL_VERIFYHOST, 2L) &&
-		  (jobsched_ssl_ca_file == NULL || jobsched_ssl_ca_file[0] == '\0' ||
-		   REQUIRE_OPTION(easy, request, CURLOPT_CAINFO, jobsched_ssl_ca_file)) &&
+		  (ca_bundle == NULL ||
+		   (REQUIRE_OPTION(easy, request, CURLOPT_CAINFO, ca_bundle) &&
+			REQUIRE_OPTION(easy, request, CURLOPT_CAPATH, (char *) NULL))) &&
 		  (jobsched_ssl_cert_file == NULL || jobsched_ssl_cert_file[0] == '\0' ||
 		   (REQUIRE_OPTION(easy, request, CURLOPT_SSLCERT, jobsched_ssl_cert_file) &&
 			REQUIRE_OPTION(easy, request, CURLOPT_SSLKEY, jobsched_ssl_key_file))) &&

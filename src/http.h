@@ -56,6 +56,7 @@ typedef struct HttpRequest
 typedef void (*HttpDoneCallback) (HttpRequest *request, void *arg);
 
 extern void http_executor_init(void);
+extern void http_reload_settings(void);
 extern void http_executor_shutdown(void);
 extern HttpRequest *http_request_alloc(void);
 extern MemoryContext http_request_context(void);

@@ -346,6 +346,7 @@ process_interrupts(void)
 		ConfigReloadPending = false;
 		ProcessConfigFile(PGC_SIGHUP);
 		raise_open_file_limit();
+		http_reload_settings();
 	}
 }
 
