@@ -608,8 +608,16 @@ jobsched_worker_main(Datum main_arg)
 			int			left = store_recover();
 
 			if (left >= 0)
+			{
 				orphans_left = left;
-			recover_at = now + (left < 0 ? RETRY_MIN_US : RECOVER_RETRY_US);
+				recover_at = now + RECOVER_RETRY_US;
+			}
+			else
+			{
+				/* claims wait for the first recovery: share their backoff */
+				backoff_failed(&claim_backoff, now);
+				recover_at = claim_backoff.not_before;
+			}
 		}
 
 		/* claim what will be due within the lookahead */
