@@ -15,6 +15,7 @@ use JobschedTest;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use IO::Socket::INET;
 use Time::HiRes qw(sleep);
 
 my $nginx = -x '/usr/sbin/nginx' ? '/usr/sbin/nginx' : undef;
@@ -177,6 +178,32 @@ fire('h1', 'h1again', n => 5);
 my %again = map { $_->{conn} => $_->{reused} } @{ nginx_log('h1again') };
 is(join(',', sort values %again), join(',', map { 'r' } keys %again),
 	'new connections to a host resume its TLS session (no full handshake)');
+
+# --- a handshake that never completes holds only its own run: a target
+# that accepts the connection and never answers the ClientHello (a socket
+# that listens and is never read), beside a healthy HTTP/2 target
+{
+	my $stall_port = PostgreSQL::Test::Cluster::get_free_port();
+	my $stall = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $stall_port,
+		Listen => 16, ReuseAddr => 1) or die "cannot listen: $!";
+	my $stalled = query_value($node, qq{
+		SELECT jobsched.create_job('0 0 0 1 1 *', 'https://127.0.0.1:$stall_port/?t=stall', max_retries => 0,
+								   timeout => '3 s')});
+	my $beside = query_value($node, qq{
+		SELECT jobsched.create_job('0 0 0 1 1 *', '@{[ url('h2', 'beside') ]}&i=1', max_retries => 0)});
+	my $t0 = Time::HiRes::time();
+	query_value($node, "SELECT jobsched.trigger_job($stalled), jobsched.trigger_job($beside)");
+	$node->poll_query_until('postgres',
+		"SELECT status = 'succeeded' FROM jobsched.executions WHERE job_id = $beside")
+	  or die 'the run beside the stalled handshake did not succeed';
+	my $took = Time::HiRes::time() - $t0;
+	cmp_ok($took, '<', 1.5, sprintf('a stalled TLS handshake does not hold up another host (%.2f s)', $took));
+	$node->poll_query_until('postgres',
+		"SELECT status = 'timed_out' FROM jobsched.executions WHERE job_id = $stalled")
+	  or die 'the stalled handshake did not time out';
+	pass('... and the stalled one times out on its own');
+	close $stall;
+}
 
 # --- a client certificate, when the target asks for one
 is(fire('mtls', 'mtls-none'), 'failed 400 HTTP status 400', 'a target that wants a client certificate: 400 without one');
