@@ -61,14 +61,14 @@ sub new_job
 # twice at the sink and no run with two executions.
 sub check_once
 {
-	my ($tag, $job, $what) = @_;
+	my ($tag, $job, $what, $min_runs) = @_;
 	sleep 2.5;
 	query_value($node, "SELECT jobsched.pause_job($job)");
 	sleep 0.5;
 	is_deeply(keys_sent_twice($tag), [], "$what: no run reached the target twice");
 	is(rows_twice($job), '0', "$what: no run has two executions");
 	cmp_ok(query_value($node, "SELECT count(*) FROM jobsched.executions WHERE job_id = $job"),
-		'>=', 3, "$what: the job kept firing");
+		'>=', $min_runs // 3, "$what: the job kept firing");
 }
 
 # --- the defect as reported: modify_job in a transaction open for 2 s
@@ -169,7 +169,8 @@ for my $case (sort keys %inside_lookahead)
 		UPDATE jobsched.jobs SET next_run_at = last_claimed_for - interval '4 s' WHERE id = $job});
 	ok(query_value($node, "SELECT next_run_at > last_claimed_for FROM jobsched.jobs WHERE id = $job") eq 't',
 		'next_run_at set back before the last claimed time: the next time not claimed');
-	check_once('direct', $job, 'next_run_at set back by a direct UPDATE');
+	# a */2 job: two runs at least in the 5.5 s it is watched
+	check_once('direct', $job, 'next_run_at set back by a direct UPDATE', 2);
 
 	# a job moved an hour ahead, then to the next second: it fires then,
 	# because the UPDATE woke the worker (nothing else is due for an hour)
