@@ -1,7 +1,8 @@
 # jobsched: PGXS build.  `make && sudo make install`; tests: see README.md.
 MODULE_big = jobsched
 OBJS = src/jobsched.o src/api.o src/cron.o src/http.o src/store.o src/scheduler.o \
-	src/stats.o src/netpolicy.o src/validate.o src/hosts.o src/textutil.o
+	src/stats.o src/netpolicy.o src/validate.o src/hosts.o src/textutil.o \
+	src/syncwait.o
 EXTENSION = jobsched
 DATA = sql/jobsched--1.0.sql sql/jobsched--1.0--1.1.sql
 PGFILEDESC = "jobsched - cron-scheduled HTTP jobs inside PostgreSQL"

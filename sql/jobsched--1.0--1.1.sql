@@ -446,3 +446,64 @@ BEGIN
 	RETURN new_id;
 END
 $$;
+
+/* ------------------------------------------------------------------------
+ * Failover: how claims are confirmed (README.md, "Replication and failover")
+ *
+ * claims_confirmed_by: 'synchronous standbys' while commits of the worker
+ * wait for them (synchronous_commit above local and synchronous_standby_names
+ * in effect): an ATMOST_ONCE request then goes out only once they have
+ * confirmed its claim; 'local flush' otherwise.  awaiting_sync: ATMOST_ONCE
+ * runs due and held for that confirmation.
+ * ------------------------------------------------------------------------ */
+
+DROP VIEW jobsched.stats;
+DROP FUNCTION jobsched.worker_stats();
+
+CREATE FUNCTION jobsched.worker_stats(
+	OUT worker_state text,
+	OUT worker_pid integer,
+	OUT worker_started_at timestamptz,
+	OUT in_flight bigint,
+	OUT queued bigint,
+	OUT sent_total bigint,
+	OUT completed_total bigint,
+	OUT succeeded_last_minute bigint,
+	OUT failed_last_minute bigint,
+	OUT timed_out_last_minute bigint,
+	OUT lost_last_minute bigint,
+	OUT retried_last_minute bigint,
+	OUT lateness_p50_ms double precision,
+	OUT lateness_p99_ms double precision,
+	OUT claims_confirmed_by text,
+	OUT awaiting_sync bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'jobsched_worker_stats'
+LANGUAGE C VOLATILE;
+
+CREATE VIEW jobsched.stats AS
+SELECT (SELECT count(*) FROM jobsched.jobs WHERE active) AS active_jobs,
+	   (SELECT count(*) FROM jobsched.jobs WHERE next_run_at <= now()) AS due_now,
+	   w.in_flight,
+	   w.queued,
+	   w.succeeded_last_minute,
+	   w.failed_last_minute,
+	   w.timed_out_last_minute,
+	   w.lost_last_minute,
+	   w.retried_last_minute,
+	   w.lateness_p50_ms,
+	   w.lateness_p99_ms,
+	   (SELECT now() - min(next_run_at) FROM jobsched.jobs
+		WHERE next_run_at <= now()) AS oldest_overdue,
+	   w.worker_state,
+	   w.worker_pid,
+	   w.worker_started_at,
+	   w.sent_total,
+	   w.completed_total,
+	   w.claims_confirmed_by,
+	   w.awaiting_sync
+FROM jobsched.worker_stats() w;
+
+REVOKE ALL ON FUNCTION jobsched.worker_stats() FROM PUBLIC;
+GRANT SELECT ON jobsched.stats TO jobsched_user;
+GRANT EXECUTE ON FUNCTION jobsched.worker_stats() TO jobsched_user;

@@ -264,6 +264,8 @@ wake_at_commit(XactEvent event, void *arg)
 				SpinLockAcquire(&jobsched_shared->mutex);
 				latch = jobsched_shared->worker_latch;
 				SpinLockRelease(&jobsched_shared->mutex);
+				/* the flag first: the worker reads it when its latch is set */
+				pg_atomic_write_u32(&jobsched_shared->jobs_changed, 1);
 				if (latch)
 					SetLatch(latch);
 			}

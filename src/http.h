@@ -32,6 +32,7 @@ typedef struct HttpRequest
 	int			nheaders;
 	int			timeout_ms;
 	bool		follow_redirects;
+	bool		at_most_once;	/* ATMOST_ONCE: never sent twice, even across a failover */
 
 	/* outcome, filled in by the executor */
 	TimestampTz started_at;

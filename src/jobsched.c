@@ -78,7 +78,12 @@ jobsched_shmem_startup(void)
 		pg_atomic_init_u64(&jobsched_shared->in_flight, 0);
 		pg_atomic_init_u64(&jobsched_shared->sent_total, 0);
 		pg_atomic_init_u64(&jobsched_shared->completed_total, 0);
+		pg_atomic_init_u64(&jobsched_shared->queued, 0);
 		pg_atomic_init_u32(&jobsched_shared->connect_failures, 0);
+		pg_atomic_init_u32(&jobsched_shared->jobs_changed, 0);
+		pg_atomic_init_u64(&jobsched_shared->confirm_wanted, 0);
+		pg_atomic_init_u64(&jobsched_shared->awaiting_sync, 0);
+		pg_atomic_init_u32(&jobsched_shared->sync_confirming, 0);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }

@@ -87,6 +87,14 @@ typedef struct JobschedShared
 	pg_atomic_uint64 completed_total;	/* results written since start */
 	pg_atomic_uint64 queued;	/* claimed, waiting for their send time */
 	pg_atomic_uint32 connect_failures;	/* worker starts in a row that did not connect */
+	pg_atomic_uint32 jobs_changed;	/* set with the latch by API calls: claim again */
+
+	/* claims of ATMOST_ONCE runs waiting for synchronous standbys (syncwait.c) */
+	pid_t		waiter_pid;		/* under mutex */
+	Latch	   *waiter_latch;	/* under mutex */
+	pg_atomic_uint64 confirm_wanted;	/* the LSN the scheduler waits for */
+	pg_atomic_uint64 awaiting_sync; /* ATMOST_ONCE runs due, held for it */
+	pg_atomic_uint32 sync_confirming;	/* 1: claims wait for synchronous standbys */
 	JobschedSecond seconds[JOBSCHED_STATS_SECONDS];	/* under mutex */
 } JobschedShared;
 

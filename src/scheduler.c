@@ -41,6 +41,7 @@
 #include "http.h"
 #include "jobsched.h"
 #include "store.h"
+#include "syncwait.h"
 
 /* Claimed runs held in memory at most (each is a small struct). */
 #define MAX_QUEUED 50000
@@ -85,6 +86,15 @@ static int	queued = 0;
 
 /* Runs whose host had no free slot, now given one: to start at once. */
 static dlist_head ready = DLIST_STATIC_INIT(ready);
+
+/*
+ * Due ATMOST_ONCE runs whose claim the synchronous standbys have not
+ * confirmed yet (syncwait.c), in claim (LSN) order, and the newest claim of
+ * an ATMOST_ONCE run, to be confirmed while it waits for its send time.
+ */
+static dlist_head unconfirmed = DLIST_STATIC_INIT(unconfirmed);
+static int	nunconfirmed = 0;
+static XLogRecPtr newest_at_most_once_claim = InvalidXLogRecPtr;
 
 /* Finished requests waiting to be written. */
 static HttpRequest **results;
@@ -148,6 +158,63 @@ enqueue_claimed(HttpRequest *request, void *arg)
 	request->generation = generation;
 	pairingheap_add(queue, &request->heap_node);
 	queued++;
+	if (request->at_most_once)
+		newest_at_most_once_claim = Max(newest_at_most_once_claim, request->claim_lsn);
+}
+
+/*
+ * Have the synchronous standbys (if any) confirm the ATMOST_ONCE claims just
+ * made, while their runs wait for their send time: flush the claim now (the
+ * walsenders send only flushed WAL) and hand its LSN to the waiter.  With a
+ * standby that keeps up, the confirmation is back before the fire time.
+ */
+static void
+confirm_new_claims(void)
+{
+	XLogRecPtr	lsn = newest_at_most_once_claim;
+
+	newest_at_most_once_claim = InvalidXLogRecPtr;
+	if (lsn == InvalidXLogRecPtr || !syncwait_required() || syncwait_confirmed() >= lsn)
+		return;
+	XLogFlush(lsn);
+	syncwait_request(lsn);
+}
+
+/* Hold a due ATMOST_ONCE run until its claim is confirmed; LSN order. */
+static void
+hold_unconfirmed(HttpRequest *request)
+{
+	dlist_iter	iter;
+
+	/* nearly always at the tail: claims come in LSN order */
+	dlist_reverse_foreach(iter, &unconfirmed)
+	{
+		HttpRequest *other = dlist_container(HttpRequest, wait_node, iter.cur);
+
+		if (other->claim_lsn <= request->claim_lsn)
+		{
+			dlist_insert_after(iter.cur, &request->wait_node);
+			nunconfirmed++;
+			return;
+		}
+	}
+	dlist_push_head(&unconfirmed, &request->wait_node);
+	nunconfirmed++;
+}
+
+static HttpRequest *
+pop_confirmed(XLogRecPtr confirmed)
+{
+	HttpRequest *first;
+
+	if (dlist_is_empty(&unconfirmed))
+		return NULL;
+	first = dlist_head_element(HttpRequest, wait_node, &unconfirmed);
+	if (first->claim_lsn > confirmed)
+		return NULL;
+	dlist_delete(&first->wait_node);
+	nunconfirmed--;
+	return first;
 }
 
 static void
@@ -228,13 +295,17 @@ flushed_upto(void)
 /*
  * Put every queued run whose time has come on the wire, within the limit.
  * A run goes out only once its claim is durable: if the WAL writer has not
- * flushed that far yet, flush now (once, for all the runs being sent).
+ * flushed that far yet, flush now (once, for all the runs being sent).  An
+ * ATMOST_ONCE run also waits, where commits wait for synchronous standbys,
+ * for them to confirm its claim (held in "unconfirmed"); the others go on.
  */
 static void
 send_due(void)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	XLogRecPtr	flushed = flushed_upto();
+	XLogRecPtr	confirmed = InvalidXLogRecPtr;
+	bool		confirmed_known = false;
 	int			started = 0;
 
 	for (;;)
@@ -246,19 +317,33 @@ send_due(void)
 		if (!dlist_is_empty(&ready))
 			request = dlist_container(HttpRequest, wait_node,
 									  dlist_pop_head_node(&ready));
-		else if (queued > 0)
+		else
 		{
-			request = pairingheap_container(HttpRequest, heap_node,
-											pairingheap_first(queue));
-			if (request->send_at > now)
+			if (!confirmed_known && (nunconfirmed > 0 || queued > 0))
+			{
+				confirmed = syncwait_confirmed();
+				confirmed_known = true;
+			}
+			request = pop_confirmed(confirmed);
+			if (request == NULL && queued > 0)
+			{
+				request = pairingheap_container(HttpRequest, heap_node,
+												pairingheap_first(queue));
+				if (request->send_at > now)
+					break;
+				(void) pairingheap_remove_first(queue);
+				queued--;
+				if (request->at_most_once && request->claim_lsn > confirmed)
+				{
+					hold_unconfirmed(request);
+					continue;
+				}
+			}
+			if (request == NULL)
 				break;
-			(void) pairingheap_remove_first(queue);
-			queued--;
 			if (!hosts_acquire(request))
 				continue;		/* parked until its host has a free slot */
 		}
-		else
-			break;
 
 		if (request->claim_lsn > flushed)
 		{
@@ -272,7 +357,14 @@ send_due(void)
 	}
 	if (started % KICK_EVERY != 0)
 		http_kick(collect_result, NULL);
-	pg_atomic_write_u64(&jobsched_shared->queued, queued + hosts_parked());
+	if (nunconfirmed > 0)
+	{
+		/* the newest claim held: one wait covers them all */
+		XLogFlush(dlist_tail_element(HttpRequest, wait_node, &unconfirmed)->claim_lsn);
+		syncwait_request(dlist_tail_element(HttpRequest, wait_node, &unconfirmed)->claim_lsn);
+	}
+	pg_atomic_write_u64(&jobsched_shared->queued, queued + hosts_parked() + nunconfirmed);
+	pg_atomic_write_u64(&jobsched_shared->awaiting_sync, nunconfirmed);
 }
 
 /*
@@ -328,6 +420,9 @@ unpublish_worker(int code, Datum arg)
 	SpinLockRelease(&jobsched_shared->mutex);
 	pg_atomic_write_u64(&jobsched_shared->in_flight, 0);
 	pg_atomic_write_u64(&jobsched_shared->queued, 0);
+	pg_atomic_write_u64(&jobsched_shared->awaiting_sync, 0);
+	pg_atomic_write_u32(&jobsched_shared->sync_confirming, 0);
+	syncwait_leader_exiting();
 }
 
 static void
@@ -347,6 +442,9 @@ process_interrupts(void)
 		ProcessConfigFile(PGC_SIGHUP);
 		raise_open_file_limit();
 		http_reload_settings();
+		/* jobsched.enabled, lookahead, misfire_grace: look at the catalog again */
+		pg_atomic_write_u32(&jobsched_shared->jobs_changed, 1);
+		SetLatch(MyLatch);
 	}
 }
 
@@ -449,10 +547,16 @@ detach(void)
 		http_request_free(request);
 		dropped++;
 	}
+	while ((request = pop_confirmed(PG_UINT64_MAX)) != NULL)
+	{
+		http_request_free(request);
+		dropped++;
+	}
 	for (int i = 0; i < nresults; i++)
 		http_request_free(results[i]);
 	nresults = 0;
 	pg_atomic_write_u64(&jobsched_shared->queued, 0);
+	pg_atomic_write_u64(&jobsched_shared->awaiting_sync, 0);
 	if (dropped > 0)
 		elog(DEBUG1, "jobsched: dropped %d runs claimed before the extension was dropped", dropped);
 }
@@ -469,7 +573,7 @@ shut_down(void)
 	pgstat_report_activity(STATE_RUNNING, "jobsched: stopping");
 
 	/* runs claimed but never sent go back to the catalog, to be sent later */
-	unsent = palloc((queued + hosts_parked() + 1) * sizeof(HttpRequest *));
+	unsent = palloc((queued + hosts_parked() + nunconfirmed + 1) * sizeof(HttpRequest *));
 	while (queued > 0)
 	{
 		unsent[nunsent++] = pairingheap_container(HttpRequest, heap_node,
@@ -483,6 +587,8 @@ shut_down(void)
 		HttpRequest *parked;
 
 		while ((parked = hosts_pop_parked()) != NULL)
+			unsent[nunsent++] = parked;
+		while ((parked = pop_confirmed(PG_UINT64_MAX)) != NULL)
 			unsent[nunsent++] = parked;
 	}
 	store_requeue_unsent(unsent, nunsent);
@@ -648,14 +754,18 @@ jobsched_worker_main(Datum main_arg)
 			else
 			{
 				backoff_succeeded(&claim_backoff);
+				confirm_new_claims();
 				/* rows we could not lock: do not spin on them */
 				if (claimed < limit && next_due <= now)
 					reclaim_not_before = now + RECLAIM_BACKOFF_US;
 			}
 		}
 		if (attached)
+		{
 			jobsched_set_worker_state(jobsched_enabled ? JOBSCHED_WORKER_RUNNING :
 									  JOBSCHED_WORKER_DISABLED);
+			pg_atomic_write_u32(&jobsched_shared->sync_confirming, syncwait_required());
+		}
 
 		send_due();
 		http_process(collect_result, NULL);
@@ -710,6 +820,8 @@ jobsched_worker_main(Datum main_arg)
 																 pairingheap_first(queue))->send_at, now));
 		if (!dlist_is_empty(&ready) && http_in_flight() < in_flight_limit)
 			timeout = 0;
+		if (nunconfirmed > 0)
+			timeout = min_timeout(timeout, syncwait_poll_ms());
 		if (nresults > 0)
 			timeout = min_timeout(timeout, ms_until(flush_at, now));
 		if (attached && orphans_left != 0)
@@ -718,7 +830,16 @@ jobsched_worker_main(Datum main_arg)
 			timeout = min_timeout(timeout,
 								  ms_until(next_purge + (busy ? PURGE_MAX_DEFER_US : 0), now));
 
-		if (attached)
+		if (attached && nunconfirmed > 0)
+		{
+			char		activity[128];
+
+			snprintf(activity, sizeof(activity),
+					 "jobsched: %d ATMOST_ONCE runs wait for synchronous standbys to confirm their claims",
+					 nunconfirmed);
+			pgstat_report_activity(STATE_IDLE, activity);
+		}
+		else if (attached)
 			pgstat_report_activity(STATE_IDLE, NULL);
 		nevents = WaitEventSetWait(wait_set, timeout, events, lengthof(events),
 								   PG_WAIT_EXTENSION);
@@ -727,13 +848,19 @@ jobsched_worker_main(Datum main_arg)
 			if (events[i].events & WL_LATCH_SET)
 			{
 				ResetLatch(MyLatch);
+
 				/*
 				 * jobs changed: ask the catalog again (not while claims
-				 * fail), and look for the extension at once if it was missing
+				 * fail), and look for the extension at once if it was
+				 * missing.  (The sync waiter sets the latch too: then the
+				 * held runs are looked at, in send_due.)
 				 */
-				next_due = 0;
-				reclaim_not_before = claim_backoff.not_before;
-				attach_at = 0;
+				if (pg_atomic_exchange_u32(&jobsched_shared->jobs_changed, 0) != 0)
+				{
+					next_due = 0;
+					reclaim_not_before = claim_backoff.not_before;
+					attach_at = 0;
+				}
 			}
 		}
 		process_interrupts();

@@ -130,8 +130,8 @@ Datum
 jobsched_worker_stats(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[14];
-	bool		nulls[14];
+	Datum		values[16];
+	bool		nulls[16];
 	uint64		outcomes[JOBSCHED_NUM_OUTCOMES] = {0};
 	uint64		histogram[JOBSCHED_LATENESS_BUCKETS] = {0};
 	uint64		timed = 0;
@@ -191,6 +191,13 @@ jobsched_worker_stats(PG_FUNCTION_ARGS)
 	i++;
 	values[i] = percentile_ms(histogram, timed, 0.99, &nulls[i]);
 	i++;
+	/* since 1.1 */
+	values[i] = CStringGetTextDatum(jobsched_shared &&
+									pg_atomic_read_u32(&jobsched_shared->sync_confirming) ?
+									"synchronous standbys" : "local flush");
+	nulls[i++] = (pid == 0);
+	values[i++] = Int64GetDatum(jobsched_shared ?
+								(int64) pg_atomic_read_u64(&jobsched_shared->awaiting_sync) : 0);
 	Assert(i == lengthof(values));
 
 	/*
@@ -207,5 +214,9 @@ jobsched_worker_stats(PG_FUNCTION_ARGS)
 												 jobsched_database_name));
 	}
 
+	/* a 1.0 catalog (before ALTER EXTENSION UPDATE) declares the first 14 */
+	if (tupdesc->natts > (int) lengthof(values))
+		elog(ERROR, "jobsched.worker_stats() declares %d columns, the library knows %d",
+			 tupdesc->natts, (int) lengthof(values));
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

@@ -63,7 +63,26 @@
 	j ".url, " j ".method, " j ".body, " \
 	"ARRAY(SELECT CASE WHEN h.value = '' THEN h.key || ';' ELSE h.key || ': ' || h.value END" \
 	"      FROM jsonb_each_text(" j ".headers) h), " \
-	"(extract(epoch FROM " j ".timeout) * 1000)::int4, " j ".follow_redirects"
+	"(extract(epoch FROM " j ".timeout) * 1000)::int4, " j ".follow_redirects, " \
+	j ".type = 'ATMOST_ONCE'"
+
+/* The columns of that shape, numbered as SPI does. */
+enum ClaimColumn
+{
+	CLAIM_EXECUTION_ID = 1,
+	CLAIM_JOB_ID,
+	CLAIM_SCHEDULED_FOR,
+	CLAIM_SEND_AT,
+	CLAIM_FIRE,
+	CLAIM_URL,
+	CLAIM_METHOD,
+	CLAIM_BODY,
+	CLAIM_HEADERS,
+	CLAIM_TIMEOUT_MS,
+	CLAIM_FOLLOW_REDIRECTS,
+	CLAIM_AT_MOST_ONCE,
+	CLAIM_OWNER_DISABLED
+};
 
 /*
  * Lock the due jobs, advance them, and say which of them fire.  A run more
@@ -574,16 +593,16 @@ request_from_tuple(int row)
 	bool	   *elem_nulls = NULL;
 	int			nelems = 0;
 
-	request->execution_id = int64_column(row, 1);
-	request->job_id = int64_column(row, 2);
-	request->scheduled_for = timestamp_column(row, 3, 0);
-	request->send_at = timestamp_column(row, 4, request->scheduled_for);
-	request->url = text_column(row, 6);
-	request->method = text_column(row, 7);
-	request->body = text_column(row, 8);
+	request->execution_id = int64_column(row, CLAIM_EXECUTION_ID);
+	request->job_id = int64_column(row, CLAIM_JOB_ID);
+	request->scheduled_for = timestamp_column(row, CLAIM_SCHEDULED_FOR, 0);
+	request->send_at = timestamp_column(row, CLAIM_SEND_AT, request->scheduled_for);
+	request->url = text_column(row, CLAIM_URL);
+	request->method = text_column(row, CLAIM_METHOD);
+	request->body = text_column(row, CLAIM_BODY);
 
 	/* the array and its pieces in the transaction's memory: only the strings are kept */
-	d = column(row, 9, &isnull);
+	d = column(row, CLAIM_HEADERS, &isnull);
 	if (!isnull)
 	{
 		MemoryContextSwitchTo(old);
@@ -616,10 +635,12 @@ request_from_tuple(int row)
 		idempotency_header(request->job_id, request->scheduled_for);
 
 	/* at least 1 ms: libcurl takes 0 for "no timeout" */
-	d = column(row, 10, &isnull);
+	d = column(row, CLAIM_TIMEOUT_MS, &isnull);
 	request->timeout_ms = isnull ? 30000 : Max(DatumGetInt32(d), 1);
-	d = column(row, 11, &isnull);
+	d = column(row, CLAIM_FOLLOW_REDIRECTS, &isnull);
 	request->follow_redirects = !isnull && DatumGetBool(d);
+	d = column(row, CLAIM_AT_MOST_ONCE, &isnull);
+	request->at_most_once = !isnull && DatumGetBool(d);
 
 	MemoryContextSwitchTo(old);
 	return request;
@@ -649,7 +670,7 @@ requests_from_claim(HttpRequest **requests)
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
 		bool		isnull;
-		Datum		fire = column(row, 5, &isnull);
+		Datum		fire = column(row, CLAIM_FIRE, &isnull);
 
 		if (!isnull && DatumGetBool(fire))
 			requests[n++] = request_from_tuple(row);
@@ -672,13 +693,13 @@ alert_disabled_owners(void)
 	for (uint64 row = 0; row < SPI_processed; row++)
 	{
 		bool		isnull;
-		Datum		disabled = column(row, 12, &isnull);
+		Datum		disabled = column(row, CLAIM_OWNER_DISABLED, &isnull);
 
 		if (isnull || !DatumGetBool(disabled))
 			continue;
 		if (ids == NULL)
 			ids = palloc(SPI_processed * sizeof(Datum));
-		ids[n++] = Int64GetDatum(int64_column(row, 2));
+		ids[n++] = Int64GetDatum(int64_column(row, CLAIM_JOB_ID));
 	}
 	if (n == 0)
 		return;
