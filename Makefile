@@ -2,7 +2,7 @@
 MODULE_big = jobsched
 OBJS = src/jobsched.o src/api.o src/cron.o src/http.o src/store.o src/scheduler.o \
 	src/stats.o src/netpolicy.o src/validate.o src/hosts.o src/textutil.o \
-	src/syncwait.o
+	src/syncwait.o src/signing.o
 EXTENSION = jobsched
 DATA = sql/jobsched--1.0.sql sql/jobsched--1.0--1.1.sql
 PGFILEDESC = "jobsched - cron-scheduled HTTP jobs inside PostgreSQL"
@@ -15,7 +15,7 @@ TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
 
 PG_CPPFLAGS = -I$(srcdir)/src $(shell curl-config --cflags)
-SHLIB_LINK = $(shell curl-config --libs)
+SHLIB_LINK = $(shell curl-config --libs) -lcrypto
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
 
 PG_CONFIG ?= pg_config
