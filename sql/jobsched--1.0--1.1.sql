@@ -505,5 +505,13 @@ SELECT (SELECT count(*) FROM jobsched.jobs WHERE active) AS active_jobs,
 FROM jobsched.worker_stats() w;
 
 REVOKE ALL ON FUNCTION jobsched.worker_stats() FROM PUBLIC;
-GRANT SELECT ON jobsched.stats TO jobsched_user;
 GRANT EXECUTE ON FUNCTION jobsched.worker_stats() TO jobsched_user;
+-- as in 1.0: the counts apply the caller's policies (PostgreSQL 15 and later)
+DO $$
+BEGIN
+	IF current_setting('server_version_num')::int >= 150000 THEN
+		ALTER VIEW jobsched.stats SET (security_invoker = true);
+		GRANT SELECT ON jobsched.stats TO jobsched_user;
+	END IF;
+END
+$$;
