@@ -23,6 +23,7 @@ typedef struct HttpRequest
 	int64		execution_id;
 	int64		job_id;
 	TimestampTz scheduled_for;	/* nominal fire time of the run */
+	int32		attempt;		/* 1, then 2, ... for its retries */
 	TimestampTz send_at;		/* not before: the fire time, or a retry time */
 	uint64		claim_lsn;		/* not before the claim's commit is flushed to here */
 	char	   *url;

@@ -480,6 +480,16 @@ set_worker_settings(void)
 		SetConfigOption(settings[i][0], settings[i][1], PGC_SUSET, PGC_S_OVERRIDE);
 }
 
+/* Rows of history purged (not counting whole partitions), or -1. */
+static int
+purge_history(TimestampTz now)
+{
+	TimestampTz cutoff = jobsched_history_retention > 0 ?
+		now - (TimestampTz) jobsched_history_retention * 60 * USECS_PER_SEC : DT_NOBEGIN;
+
+	return store_purge(cutoff, PURGE_BATCH, jobsched_history_retention);
+}
+
 static WaitEventSet *
 make_wait_set(void)
 {
@@ -700,6 +710,9 @@ jobsched_worker_main(Datum main_arg)
 				store_recover_reset();
 				orphans_left = -1;
 				next_due = 0;
+				/* recovery and results write to history: its partitions first */
+				(void) purge_history(now);
+				next_purge = now + PURGE_INTERVAL_US;
 			}
 			else
 				pgstat_report_activity(STATE_IDLE, "jobsched: waiting for CREATE EXTENSION jobsched");
@@ -788,11 +801,14 @@ jobsched_worker_main(Datum main_arg)
 			busy = sends_waiting(now);
 		}
 
-		if (attached && jobsched_history_retention > 0 && now >= next_purge &&
+		/*
+		 * History partitions: made ahead, dropped past the retention (0:
+		 * kept); alerts and what was recorded before 1.1, by age.
+		 */
+		if (attached && now >= next_purge &&
 			(!busy || now >= next_purge + PURGE_MAX_DEFER_US))
 		{
-			int			purged = store_purge(now - (TimestampTz) jobsched_history_retention * 60 * USECS_PER_SEC,
-											 PURGE_BATCH);
+			int			purged = purge_history(now);
 
 			/*
 			 * A batch mostly purged means more is waiting: come back soon.
@@ -826,7 +842,7 @@ jobsched_worker_main(Datum main_arg)
 			timeout = min_timeout(timeout, ms_until(flush_at, now));
 		if (attached && orphans_left != 0)
 			timeout = min_timeout(timeout, ms_until(recover_at, now));
-		if (attached && jobsched_history_retention > 0)
+		if (attached)
 			timeout = min_timeout(timeout,
 								  ms_until(next_purge + (busy ? PURGE_MAX_DEFER_US : 0), now));
 

@@ -39,6 +39,7 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -81,37 +82,48 @@ enum ClaimColumn
 	CLAIM_TIMEOUT_MS,
 	CLAIM_FOLLOW_REDIRECTS,
 	CLAIM_AT_MOST_ONCE,
-	CLAIM_OWNER_DISABLED
+	CLAIM_OWNER_DISABLED,
+	CLAIM_ATTEMPT
 };
 
 /*
  * Lock the due jobs, advance them, and say which of them fire.  A run more
  * than misfire_grace late ($3) is a misfire: it fires only under run_once,
  * and the job continues from the grace window, not from the missed time.
+ * Due jobs are found through due_bucket (the 10-second step of
+ * next_run_at), which a claim changes only when the job moves to another
+ * step: the other claims are HOT updates of the job row (see the 1.1 update
+ * script).  $4: the step of the horizon.
  */
 static const char *claim_jobs_sql =
-"UPDATE jobsched.jobs j"
-"  SET next_run_at = CASE WHEN j.active AND due.owner_ok THEN"
-"      jobsched.next_fire_or_null(j.schedule, j.timezone, greatest(due.next_run_at, $3)) END,"
-"    last_claimed_for = due.next_run_at"
-"  FROM (SELECT id, next_run_at, EXISTS ("
+"WITH due AS ("
+"  SELECT id, next_run_at, active, schedule, timezone, EXISTS ("
 "          SELECT 1 FROM pg_catalog.pg_roles r"
 "          WHERE r.rolname = jobs.owner"
 "            AND (r.rolsuper OR pg_catalog.pg_has_role(r.oid,"
 "                   (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = 'jobsched_user'),"
 "                   'MEMBER'))) AS owner_ok"
-"        FROM jobsched.jobs"
-"        WHERE next_run_at <= $1"
-"        ORDER BY next_run_at"
-"        LIMIT $2"
-"        FOR UPDATE SKIP LOCKED) due"
-"  WHERE j.id = due.id"
-"  RETURNING NULL::int8, j.id, due.next_run_at, due.next_run_at,"
-"    due.owner_ok AND (j.misfire = 'run_once' OR due.next_run_at >= $3)"
+"  FROM jobsched.jobs"
+"  WHERE due_bucket <= $4 AND next_run_at <= $1"
+"  ORDER BY next_run_at"
+"  LIMIT $2"
+"  FOR UPDATE SKIP LOCKED"
+"), advanced AS ("
+"  SELECT due.*, CASE WHEN due.active AND due.owner_ok THEN"
+"      jobsched.next_fire_or_null(due.schedule, due.timezone, greatest(due.next_run_at, $3)) END AS next_at"
+"  FROM due"
+")"
+"UPDATE jobsched.jobs j"
+"  SET next_run_at = a.next_at,"
+"    last_claimed_for = a.next_run_at,"
+"    due_bucket = floor(extract(epoch FROM a.next_at) / 10)::int8"
+"  FROM advanced a"
+"  WHERE j.id = a.id"
+"  RETURNING NULL::int8, j.id, a.next_run_at, a.next_run_at,"
+"    a.owner_ok AND (j.misfire = 'run_once' OR a.next_run_at >= $3)"
 "    AND (j.overlap = 'allow' OR NOT EXISTS ("
-"      SELECT 1 FROM jobsched.executions e"
-"      WHERE e.job_id = j.id AND e.status IN ('running', 'retrying'))), "
-JOB_REQUEST_FIELDS("j") ", NOT due.owner_ok";
+"      SELECT 1 FROM jobsched.runs e WHERE e.job_id = j.id)), "
+JOB_REQUEST_FIELDS("j") ", NOT a.owner_ok, 1";
 
 /*
  * Disable the jobs whose owner may no longer use jobsched, with an alert.
@@ -130,17 +142,15 @@ static const char *owner_alerts_sql =
 "  FROM off";
 
 /*
- * The executions of the runs that fire, in the order given.  A run that
- * already has one (a triggered run queued for the very same microsecond) is
- * not inserted, and not sent: the unique index is the last word on "one
- * execution per run and attempt".
+ * The runs that fire, in the order given, as unfinished attempts (status
+ * running).  No two share (job, scheduled time): the claim advanced
+ * last_claimed_for past them (see the 1.1 update script).
  */
 static const char *insert_executions_sql =
-"INSERT INTO jobsched.executions (job_id, scheduled_for, status, started_at, sends)"
+"INSERT INTO jobsched.runs (job_id, scheduled_for, status, started_at, sends)"
 "  SELECT u.job_id, u.scheduled_for, 'running', greatest(u.scheduled_for, $3), 1"
 "  FROM unnest($1::int8[], $2::timestamptz[]) WITH ORDINALITY AS u(job_id, scheduled_for, n)"
 "  ORDER BY u.n"
-"  ON CONFLICT (job_id, scheduled_for, attempt) DO NOTHING"
 "  RETURNING id, job_id";
 
 /*
@@ -151,100 +161,125 @@ static const char *insert_executions_sql =
  */
 static const char *claim_retries_sql =
 "WITH due AS ("
-"  SELECT id FROM jobsched.executions"
+"  SELECT id FROM jobsched.runs"
 "  WHERE status = 'retrying' AND retry_at <= $1"
 "  ORDER BY retry_at"
 "  LIMIT $2"
 "  FOR UPDATE SKIP LOCKED"
 "), orphans AS ("
-"  DELETE FROM jobsched.executions e USING due"
+"  DELETE FROM jobsched.runs e USING due"
 "  WHERE e.id = due.id AND NOT EXISTS (SELECT 1 FROM jobsched.jobs j WHERE j.id = e.job_id)"
 ")"
-"UPDATE jobsched.executions e"
+"UPDATE jobsched.runs e"
 "  SET status = 'running', started_at = greatest(e.retry_at, $3), sends = e.sends + 1"
 "  FROM due, jobsched.jobs j"
 "  WHERE e.id = due.id AND j.id = e.job_id"
 "  RETURNING e.id, e.job_id, e.scheduled_for, e.retry_at, true, "
-JOB_REQUEST_FIELDS("j") ", false";
+JOB_REQUEST_FIELDS("j") ", false, e.attempt";
 
 static const char *next_due_sql =
-"SELECT least((SELECT min(next_run_at) FROM jobsched.jobs),"
-"             (SELECT min(retry_at) FROM jobsched.executions WHERE status = 'retrying'))";
+"SELECT least((SELECT min(next_run_at) FROM jobsched.jobs"
+"              WHERE due_bucket = (SELECT min(due_bucket) FROM jobsched.jobs)),"
+"             (SELECT min(retry_at) FROM jobsched.runs WHERE status = 'retrying'))";
 
 /*
- * Results, retries and alerts in one statement.  A failed ATLEAST_ONCE
- * attempt with retries left gets a new execution row (status retrying) due
- * after an exponential backoff with jitter; any other failure is final and
- * raises an alert (the alerts trigger sends the NOTIFY).  An execution row
- * locked by another session (a delete_job in a long transaction) is not
- * waited for: its id comes back in the last column, to be written later.
+ * Results, retries and alerts in one statement.  Each finished attempt
+ * leaves runs and is appended to history; a failed ATLEAST_ONCE attempt
+ * with retries left gets a new run (status retrying) due after an
+ * exponential backoff with jitter; any other failure is final and raises an
+ * alert (the alerts trigger sends the NOTIFY).  A run locked by another
+ * session (a delete_job in a long transaction) is not waited for: its id
+ * comes back in the last column, to be written later.
  */
-static const char *write_results_sql =
-"WITH r AS ("
-"  SELECT * FROM unnest($1::int8[], $2::bool[], $3::bool[], $4::int4[],"
-"                       $5::timestamptz[], $6::timestamptz[], $7::text[], $8::text[])"
-"    AS r(id, ok, timed_out, http_status, started_at, finished_at, body, error)"
-"), mine AS ("
-"  SELECT e.id FROM jobsched.executions e"
-"  WHERE e.id = ANY ($1) AND e.status = 'running'"
-"  FOR UPDATE SKIP LOCKED"
-"), done AS ("
-"  UPDATE jobsched.executions e"
-"  SET status = CASE WHEN r.ok THEN 'succeeded' WHEN r.timed_out THEN 'timed_out'"
-"                    ELSE 'failed' END,"
-"      http_status = r.http_status, started_at = r.started_at,"
-"      finished_at = r.finished_at, response_body = r.body, error = r.error"
-"  FROM r WHERE e.id = r.id AND e.id IN (SELECT id FROM mine)"
-"  RETURNING e.id, e.job_id, e.scheduled_for, e.attempt, e.status, r.ok,"
-"            r.http_status, r.error, r.finished_at"
-"), judged AS ("
-"  SELECT d.*, j.url, j.method, j.retry_backoff,"
-"         (j.type = 'ATLEAST_ONCE' AND d.attempt <= j.max_retries) AS will_retry"
-"  FROM done d JOIN jobsched.jobs j ON j.id = d.job_id"
-"  WHERE NOT d.ok"
-"), retried AS ("
-"  INSERT INTO jobsched.executions (job_id, scheduled_for, attempt, status, retry_at)"
-"  SELECT job_id, scheduled_for, attempt + 1, 'retrying',"
-"         finished_at + least(retry_backoff * power(2, least(attempt - 1, 30))"
-"                             * (0.5 + random()), interval '1 day')"
-"  FROM judged WHERE will_retry"
-"  ON CONFLICT (job_id, scheduled_for, attempt) DO NOTHING"
-"  RETURNING retry_at"
-"), alerted AS ("
-"  INSERT INTO jobsched.alerts (job_id, execution_id, kind, url, http_status, message)"
-"  SELECT job_id, id, status, url, http_status,"
-"         format('%s %s %s after %s attempt%s: %s', method, url,"
-"                CASE status WHEN 'timed_out' THEN 'timed out' ELSE 'failed' END,"
-"                attempt, CASE WHEN attempt > 1 THEN 's' ELSE '' END, error)"
-"  FROM judged WHERE NOT will_retry"
-"  RETURNING id"
-")"
-"SELECT (SELECT count(*) FROM retried), (SELECT min(retry_at) FROM retried),"
-"       (SELECT count(*) FROM alerted),"
-"       ARRAY(SELECT e.id FROM jobsched.executions e"
-"             WHERE e.id = ANY ($1) AND e.status = 'running'"
-"               AND e.id NOT IN (SELECT id FROM mine))";
+#define WRITE_RESULTS_SQL(lock_clause) \
+"WITH r AS (" \
+"  SELECT * FROM unnest($1::int8[], $2::bool[], $3::bool[], $4::int4[]," \
+"                       $5::timestamptz[], $6::timestamptz[], $7::text[], $8::text[]," \
+"                       $9::int8[], $10::timestamptz[], $11::int4[])" \
+"    AS r(id, ok, timed_out, http_status, started_at, finished_at, body, error," \
+"         job_id, scheduled_for, attempt)" \
+"), mine AS (" \
+"  SELECT e.ctid AS tid, e.id FROM r JOIN jobsched.runs e" \
+"    ON e.job_id = r.job_id AND e.scheduled_for = r.scheduled_for AND e.attempt = r.attempt" \
+"   AND e.id = r.id" \
+"  WHERE e.status = 'running'" \
+lock_clause \
+"), done AS (" \
+"  DELETE FROM jobsched.runs e USING r" \
+"  WHERE e.ctid = ANY (ARRAY(SELECT tid FROM mine)) AND e.id = r.id" \
+"  RETURNING e.id, e.job_id, e.scheduled_for, e.attempt, e.sends," \
+"    CASE WHEN r.ok THEN 'succeeded' WHEN r.timed_out THEN 'timed_out' ELSE 'failed' END AS status," \
+"    r.ok, r.http_status, r.started_at, r.finished_at, r.body, r.error" \
+"), recorded AS (" \
+"  INSERT INTO jobsched.history (id, job_id, scheduled_for, attempt, status, started_at," \
+"                                finished_at, http_status, response_body, error, sends)" \
+"  SELECT id, job_id, scheduled_for, attempt, status, started_at, finished_at, http_status," \
+"         body, error, sends FROM done" \
+"), judged AS (" \
+"  SELECT d.*, j.url, j.method, j.retry_backoff," \
+"         (j.type = 'ATLEAST_ONCE' AND d.attempt <= j.max_retries) AS will_retry" \
+"  FROM done d JOIN jobsched.jobs j ON j.id = d.job_id" \
+"  WHERE NOT d.ok" \
+"), retried AS (" \
+"  INSERT INTO jobsched.runs (job_id, scheduled_for, attempt, status, retry_at)" \
+"  SELECT job_id, scheduled_for, attempt + 1, 'retrying'," \
+"         finished_at + least(retry_backoff * power(2, least(attempt - 1, 30))" \
+"                             * (0.5 + random()), interval '1 day')" \
+"  FROM judged WHERE will_retry" \
+"  RETURNING retry_at" \
+"), alerted AS (" \
+"  INSERT INTO jobsched.alerts (job_id, execution_id, kind, url, http_status, message)" \
+"  SELECT job_id, id, status, url, http_status," \
+"         format('%s %s %s after %s attempt%s: %s', method, url," \
+"                CASE status WHEN 'timed_out' THEN 'timed out' ELSE 'failed' END," \
+"                attempt, CASE WHEN attempt > 1 THEN 's' ELSE '' END, error)" \
+"  FROM judged WHERE NOT will_retry" \
+"  RETURNING id" \
+")" \
+"SELECT (SELECT count(*) FROM retried), (SELECT min(retry_at) FROM retried)," \
+"       (SELECT count(*) FROM alerted)," \
+"       ARRAY(SELECT e.id FROM r JOIN jobsched.runs e" \
+"               ON e.job_id = r.job_id AND e.scheduled_for = r.scheduled_for" \
+"              AND e.attempt = r.attempt AND e.id = r.id" \
+"             WHERE e.status = 'running' AND e.id NOT IN (SELECT id FROM mine))"
 
 /*
- * $2: the orphans to settle (NULL: every execution left running).  Rows
- * locked by another session are skipped and their ids returned, to be
- * settled by a later call; the worker has nothing of its own running yet.
+ * Most batches lock nothing: their runs are the worker's alone.  This one
+ * deletes them without a row lock first (the lock would be one more WAL
+ * record per run), waiting at most a few milliseconds for a row another
+ * session holds; then the batch is written again with the statement above,
+ * which skips such rows.
+ */
+static const char *write_results_sql = WRITE_RESULTS_SQL("  FOR UPDATE OF e SKIP LOCKED");
+static const char *write_results_unlocked_sql = WRITE_RESULTS_SQL("");
+
+
+/*
+ * $2: the orphans to settle (NULL: every run left running).  Rows locked by
+ * another session are skipped and their ids returned, to be settled by a
+ * later call; the worker has nothing of its own running yet.  An
+ * ATLEAST_ONCE run is queued to be sent again (same row, same
+ * Idempotency-Key); an ATMOST_ONCE one moves to history as lost.
  */
 static const char *recover_sql =
 "WITH orphan AS ("
 "  SELECT e.id, e.job_id, e.attempt, j.type, j.url, j.method"
-"  FROM jobsched.executions e LEFT JOIN jobsched.jobs j ON j.id = e.job_id"
+"  FROM jobsched.runs e LEFT JOIN jobsched.jobs j ON j.id = e.job_id"
 "  WHERE e.status = 'running' AND ($2 IS NULL OR e.id = ANY ($2))"
 "  FOR UPDATE OF e SKIP LOCKED"
 "), resend AS ("
-"  UPDATE jobsched.executions e SET status = 'retrying', retry_at = $1"
+"  UPDATE jobsched.runs e SET status = 'retrying', retry_at = $1"
 "  FROM orphan o WHERE e.id = o.id AND o.type = 'ATLEAST_ONCE'"
 "  RETURNING e.id"
 "), lost AS ("
-"  UPDATE jobsched.executions e SET status = 'lost', finished_at = $1,"
-"    error = 'the scheduler stopped while this request was in flight; an ATMOST_ONCE run is never sent twice'"
-"  FROM orphan o WHERE e.id = o.id AND o.type IS DISTINCT FROM 'ATLEAST_ONCE'"
-"  RETURNING e.id, e.job_id, o.url, o.method, e.error"
+"  DELETE FROM jobsched.runs e"
+"  USING orphan o WHERE e.id = o.id AND o.type IS DISTINCT FROM 'ATLEAST_ONCE'"
+"  RETURNING e.id, e.job_id, e.scheduled_for, e.attempt, e.started_at, e.sends, o.url, o.method,"
+"    'the scheduler stopped while this request was in flight; an ATMOST_ONCE run is never sent twice' AS error"
+"), recorded AS ("
+"  INSERT INTO jobsched.history (id, job_id, scheduled_for, attempt, status, started_at,"
+"                                finished_at, error, sends)"
+"  SELECT id, job_id, scheduled_for, attempt, 'lost', started_at, $1, error, sends FROM lost"
 "), alerted AS ("
 "  INSERT INTO jobsched.alerts (job_id, execution_id, kind, url, message)"
 "  SELECT job_id, id, 'lost', url, format('%s %s lost: %s', method, url, error)"
@@ -252,41 +287,42 @@ static const char *recover_sql =
 "  RETURNING id"
 ")"
 "SELECT (SELECT count(*) FROM resend), (SELECT count(*) FROM lost),"
-"       ARRAY(SELECT e.id FROM jobsched.executions e"
+"       ARRAY(SELECT e.id FROM jobsched.runs e"
 "             WHERE e.status = 'running' AND ($2 IS NULL OR e.id = ANY ($2))"
 "               AND e.id NOT IN (SELECT id FROM orphan))";
 
 /* A run claimed but never sent (the worker is stopping): send it later. */
 static const char *requeue_sql =
-"UPDATE jobsched.executions e"
+"UPDATE jobsched.runs e"
 "  SET status = 'retrying', retry_at = r.send_at, sends = greatest(e.sends - 1, 0)"
 "  FROM unnest($1::int8[], $2::timestamptz[]) AS r(id, send_at)"
 "  WHERE e.id = r.id AND e.id IN ("
-"    SELECT x.id FROM unnest($1::int8[]) AS u(id) JOIN jobsched.executions x ON x.id = u.id"
+"    SELECT x.id FROM unnest($1::int8[]) AS u(id) JOIN jobsched.runs x ON x.id = u.id"
 "    WHERE x.status = 'running' FOR UPDATE OF x SKIP LOCKED)";
 
 /*
- * Reads only the oldest finished rows by id, so it costs the same whatever
- * the table holds, and unfinished rows (a retry due in hours) never stall it.
+ * History past the retention goes a partition at a time
+ * (jobsched.maintain_history(), which also makes the partitions ahead);
+ * what was recorded before 1.1, and alerts, a batch of the oldest rows at a
+ * time: reading only the oldest rows by id, it costs the same whatever the
+ * tables hold.  $1: the cutoff, $2: the batch, $3: the retention.
  */
 static const char *purge_sql =
-"WITH oldest AS ("
-"  SELECT id, finished_at FROM jobsched.executions"
-"  WHERE status NOT IN ('running', 'retrying')"
-"  ORDER BY id LIMIT $2"
-"  FOR UPDATE SKIP LOCKED"
-"), purged AS ("
-"  DELETE FROM jobsched.executions e USING oldest o"
-"  WHERE e.id = o.id AND o.finished_at < $1"
-"  RETURNING e.id"
-"), purged_alerts AS ("
+"WITH old_history AS ("
+"  DELETE FROM jobsched.history_unpartitioned h WHERE h.id IN ("
+"    SELECT o.id FROM (SELECT id, finished_at FROM jobsched.history_unpartitioned"
+"                      ORDER BY id LIMIT $2) o"
+"    WHERE o.finished_at < $1)"
+"  RETURNING 1"
+"), old_alerts AS ("
 "  DELETE FROM jobsched.alerts a WHERE a.id IN ("
-"    SELECT id FROM jobsched.alerts ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)"
-"    AND a.created_at < $1"
+"    SELECT o.id FROM (SELECT id, created_at FROM jobsched.alerts ORDER BY id LIMIT $2) o"
+"    WHERE o.created_at < $1)"
 ")"
-"SELECT count(*) FROM purged";
+"SELECT (SELECT count(*) FROM old_history), jobsched.maintain_history($3)";
 
 static void set_local(const char *name, const char *value);
+static int64 due_bucket(TimestampTz t);
 static void plan_joins_by_index(void);
 static void plan_for_these_arguments(void);
 static void skip_commit_flush(void);
@@ -299,6 +335,7 @@ static SPIPlanPtr insert_executions_plan;
 static SPIPlanPtr owner_alerts_plan;
 static SPIPlanPtr next_due_plan;
 static SPIPlanPtr write_results_plan;
+static SPIPlanPtr write_results_unlocked_plan;
 static SPIPlanPtr recover_plan;
 static SPIPlanPtr requeue_plan;
 static SPIPlanPtr purge_plan;
@@ -596,6 +633,11 @@ request_from_tuple(int row)
 	request->execution_id = int64_column(row, CLAIM_EXECUTION_ID);
 	request->job_id = int64_column(row, CLAIM_JOB_ID);
 	request->scheduled_for = timestamp_column(row, CLAIM_SCHEDULED_FOR, 0);
+	{
+		Datum		attempt = column(row, CLAIM_ATTEMPT, &isnull);
+
+		request->attempt = isnull ? 1 : DatumGetInt32(attempt);
+	}
 	request->send_at = timestamp_column(row, CLAIM_SEND_AT, request->scheduled_for);
 	request->url = text_column(row, CLAIM_URL);
 	request->method = text_column(row, CLAIM_METHOD);
@@ -774,8 +816,8 @@ int
 store_claim(TimestampTz now, TimestampTz horizon, int limit,
 			StoreClaimedCallback claimed, void *arg, TimestampTz *next_due)
 {
-	Oid			argtypes[3] = {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID};
-	Datum		values[3];
+	Oid			argtypes[4] = {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID, INT8OID};
+	Datum		values[4];
 	MemoryContext caller = CurrentMemoryContext;
 	HttpRequest **requests = palloc0(limit * sizeof(HttpRequest *));
 	volatile int nrequests = 0; /* requests claimed so far, all kinds */
@@ -801,7 +843,8 @@ store_claim(TimestampTz now, TimestampTz horizon, int limit,
 			values[0] = TimestampTzGetDatum(horizon);
 			values[1] = Int32GetDatum(limit - nretries);
 			values[2] = TimestampTzGetDatum(now - (TimestampTz) jobsched_misfire_grace * USECS_PER_SEC);
-			execute(prepared(&claim_jobs_plan, claim_jobs_sql, 3, argtypes),
+			values[3] = Int64GetDatum(due_bucket(horizon));
+			execute(prepared(&claim_jobs_plan, claim_jobs_sql, 4, argtypes),
 					values, NULL, SPI_OK_UPDATE_RETURNING);
 			locked = (int) SPI_processed;
 			nfire = requests_from_claim(requests + nrequests);
@@ -851,6 +894,16 @@ store_claim(TimestampTz now, TimestampTz horizon, int limit,
 	}
 	pfree(requests);
 	return locked + nretries;
+}
+
+/* jobsched.due_bucket(): the 10-second step of a time, floored. */
+static int64
+due_bucket(TimestampTz t)
+{
+	int64		unix_us = (int64) t + UNIX_TO_POSTGRES_USECS;
+	int64		step = 10 * USECS_PER_SEC;
+
+	return unix_us >= 0 ? unix_us / step : -((-unix_us + step - 1) / step);
 }
 
 /* Claim up to "limit" retries due by "horizon" into "requests"; how many. */
@@ -915,6 +968,47 @@ skip_commit_flush(void)
 }
 
 /*
+ * The batch's statement without row locks, in a subtransaction: false if a
+ * row held by another session made it give up (nothing written then).
+ */
+static bool
+write_unlocked(Datum *args, Oid *argtypes)
+{
+	MemoryContext context = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool written = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(context);
+	PG_TRY();
+	{
+		set_local("lock_timeout", "5ms");
+		execute(prepared(&write_results_unlocked_plan, write_results_unlocked_sql, 11, argtypes),
+				args, NULL, SPI_OK_SELECT);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(context);
+		CurrentResourceOwner = owner;
+		written = true;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(context);
+		CurrentResourceOwner = owner;
+		/* anything but a row held by another session fails the batch */
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+			ReThrowError(edata);
+	}
+	PG_END_TRY();
+	return written;
+}
+
+/*
  * Write the outcomes of "results".  Returns how many could not be written
  * now: those are moved to the front of the array, to be written later (the
  * whole batch if the statement failed; else the rows another session holds
@@ -923,14 +1017,16 @@ skip_commit_flush(void)
 int
 store_write_results(HttpRequest **results, int n, TimestampTz *next_retry)
 {
-	Oid			argtypes[8] = {INT8ARRAYOID, BOOLARRAYOID, BOOLARRAYOID,
+	Oid			argtypes[11] = {INT8ARRAYOID, BOOLARRAYOID, BOOLARRAYOID,
 		INT4ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
-	TEXTARRAYOID, TEXTARRAYOID};
-	Datum		args[8];
-	Datum	   *cols[8];
-	bool	   *col_nulls[8];
-	Oid			elemtypes[8] = {INT8OID, BOOLOID, BOOLOID, INT4OID,
-	TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
+		TEXTARRAYOID, TEXTARRAYOID,
+	INT8ARRAYOID, TIMESTAMPTZARRAYOID, INT4ARRAYOID};
+	Datum		args[11];
+	Datum	   *cols[11];
+	bool	   *col_nulls[11];
+	Oid			elemtypes[11] = {INT8OID, BOOLOID, BOOLOID, INT4OID,
+		TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID,
+	INT8OID, TIMESTAMPTZOID, INT4OID};
 	MemoryContext caller = CurrentMemoryContext;
 	volatile int64 retried = 0;
 	volatile int nbusy = 0;
@@ -953,7 +1049,7 @@ store_write_results(HttpRequest **results, int n, TimestampTz *next_retry)
 		if (!present)
 			goto done;
 
-		for (int c = 0; c < 8; c++)
+		for (int c = 0; c < 11; c++)
 		{
 			cols[c] = palloc(n * sizeof(Datum));
 			col_nulls[c] = palloc0(n * sizeof(bool));
@@ -976,12 +1072,17 @@ store_write_results(HttpRequest **results, int n, TimestampTz *next_retry)
 			col_nulls[7][i] = (r->error == NULL);
 			if (r->error)
 				cols[7][i] = CStringGetTextDatum(r->error);
+			/* the run's key: runs is found by its one index */
+			cols[8][i] = Int64GetDatum(r->job_id);
+			cols[9][i] = TimestampTzGetDatum(r->scheduled_for);
+			cols[10][i] = Int32GetDatum(r->attempt);
 		}
-		for (int c = 0; c < 8; c++)
+		for (int c = 0; c < 11; c++)
 			args[c] = make_array(cols[c], col_nulls[c], n, elemtypes[c]);
 
-		execute(prepared(&write_results_plan, write_results_sql, 8, argtypes),
-				args, NULL, SPI_OK_SELECT);
+		if (!write_unlocked(args, argtypes))
+			execute(prepared(&write_results_plan, write_results_sql, 11, argtypes),
+					args, NULL, SPI_OK_SELECT);
 		retried = int64_column(0, 1);
 		*next_retry = timestamp_column(0, 2, DT_NOEND);
 		left = column(0, 4, &isnull);
@@ -1088,23 +1189,28 @@ store_requeue_unsent(HttpRequest **requests, int n)
 
 /* Delete up to "limit" finished executions older than "cutoff"; -1 on error. */
 int
-store_purge(TimestampTz cutoff, int limit)
+store_purge(TimestampTz cutoff, int limit, int retention_minutes)
 {
-	Oid			argtypes[2] = {TIMESTAMPTZOID, INT4OID};
-	Datum		args[2];
+	Oid			argtypes[3] = {TIMESTAMPTZOID, INT4OID, INTERVALOID};
+	Datum		args[3];
+	Interval	retention = {0};
 	MemoryContext caller = CurrentMemoryContext;
 	volatile int64 purged = -1;
 
 	PG_TRY();
 	{
-		begin_transaction("jobsched: purging old executions");
+		begin_transaction("jobsched: making history partitions, dropping old ones");
 		skip_commit_flush();
 		purged = 0;
 		if (extension_present())
 		{
+			/* a partition the worker is writing to waits, not the readers of history */
+			set_local("lock_timeout", "100ms");
+			retention.time = (int64) retention_minutes * 60 * USECS_PER_SEC;
 			args[0] = TimestampTzGetDatum(cutoff);
 			args[1] = Int32GetDatum(limit);
-			execute(prepared(&purge_plan, purge_sql, 2, argtypes), args, NULL,
+			args[2] = IntervalPGetDatum(&retention);
+			execute(prepared(&purge_plan, purge_sql, 3, argtypes), args, NULL,
 					SPI_OK_SELECT);
 			purged = int64_column(0, 1);
 		}

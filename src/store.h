@@ -25,6 +25,6 @@ extern int	store_claim(TimestampTz now, TimestampTz horizon, int limit,
 extern int	store_write_results(HttpRequest **results, int n,
 								TimestampTz *next_retry);
 extern void store_requeue_unsent(HttpRequest **requests, int n);
-extern int	store_purge(TimestampTz cutoff, int limit);
+extern int	store_purge(TimestampTz cutoff, int limit, int retention_minutes);
 
 #endif							/* JOBSCHED_STORE_H */

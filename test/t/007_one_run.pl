@@ -215,19 +215,30 @@ for my $case (sort keys %inside_lookahead)
 	pass('a retry whose job is gone is deleted when it comes due');
 }
 
-# --- the database enforces it: no second execution of a run and attempt
+# --- the database enforces it: next_run_at never at or before a claimed time
 {
 	my $job = new_job('uniq', 'ATMOST_ONCE', schedule => '0 0 0 1 1 *');
-	my ($ret, $out, $err) = $node->psql('postgres', qq{
-		INSERT INTO jobsched.executions (job_id, scheduled_for, status) VALUES ($job, '2030-01-01', 'running');
-		INSERT INTO jobsched.executions (job_id, scheduled_for, status) VALUES ($job, '2030-01-01', 'succeeded');});
-	like($err, qr/duplicate key value violates unique constraint "executions_run_idx"/,
-		'a second execution of the same run and attempt is refused');
+	my ($ret, $out, $err);
 	($ret, $out, $err) = $node->psql('postgres', qq{
 		UPDATE jobsched.jobs SET last_claimed_for = '2040-01-01' WHERE id = $job;});
 	like($err, qr/jobs_next_run_after_last_claimed/,
 		'next_run_at can never be at or before the last claimed time');
 }
+
+# --- after all of the above: no run and attempt recorded twice (1.1 keeps
+# unfinished runs and history apart, with no unique index across them: the
+# claims, the results and trigger_job keep it so)
+is(query_value($node, q{
+	SELECT count(*) FROM (
+		SELECT job_id, scheduled_for, attempt FROM jobsched.executions
+		GROUP BY 1, 2, 3 HAVING count(*) > 1) d}),
+	'0', 'no run and attempt has two executions');
+# a triggered run never shares a scheduled run's (whole-second) time
+is(query_value($node, q{
+	SELECT count(*) FROM jobsched.executions e JOIN jobsched.jobs j ON j.id = e.job_id
+	WHERE extract(microseconds FROM e.scheduled_for)::bigint % 1000000 = 0
+	  AND e.scheduled_for <> jobsched.next_fire(j.schedule, j.timezone, e.scheduled_for - interval '1 microsecond')}),
+	'0', 'every execution at a whole second is a scheduled fire time of its job');
 
 $node->stop;
 stop_sink($sink);
