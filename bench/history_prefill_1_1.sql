@@ -1,0 +1,40 @@
+-- bench/history.sh PREFILL_SQL for jobsched 1.1: :n finished runs of :jobs jobs scheduled evenly over
+-- [:lo, :hi) (Unix seconds), appended to jobsched.history in time order.  The partitions for that range are made
+-- first, of the period the worker uses for the server's jobsched.history_retention (jobsched.history_period()), on
+-- the same boundaries, so that they fit with the ones the worker makes.
+-- A build without jobsched.history (before 1.1's storage) gets the same rows in its executions table.
+SELECT to_regclass('jobsched.history') IS NOT NULL AS partitioned \gset
+\if :partitioned
+SELECT set_config('prefill.lo', :'lo', false), set_config('prefill.hi', :'hi', false);
+DO $$
+DECLARE
+	period interval := jobsched.history_period(make_interval(mins => current_setting('jobsched.history_retention')::int));
+	lo timestamptz := date_bin(period, to_timestamp(current_setting('prefill.lo')::float8), timestamptz '2000-01-01 00:00:00+00');
+	hi timestamptz := to_timestamp(current_setting('prefill.hi')::float8);
+	part text;
+BEGIN
+	WHILE lo <= hi LOOP
+		IF NOT EXISTS (SELECT 1 FROM jobsched.history_partitions() p WHERE p.from_time < lo + period AND p.to_time > lo) THEN
+			part := 'history_' || to_char(lo AT TIME ZONE 'UTC', 'YYYYMMDD_HH24MI');
+			EXECUTE format('CREATE TABLE jobsched.%I PARTITION OF jobsched.history FOR VALUES FROM (%L) TO (%L)',
+						   part, lo, lo + period);
+			EXECUTE format('CREATE INDEX ON jobsched.%I (job_id, scheduled_for, attempt)', part);
+			EXECUTE format('CREATE INDEX ON jobsched.%I USING brin (id)', part);
+		END IF;
+		lo := lo + period;
+	END LOOP;
+END
+$$;
+INSERT INTO jobsched.history (id, job_id, scheduled_for, attempt, status, started_at, finished_at, http_status,
+							  response_body, sends)
+SELECT nextval('jobsched.executions_id_seq'), 1 + i % :jobs, s, 1, 'succeeded', s + interval '30 ms',
+	   s + interval '35 ms', 200, E'ok\n', 1
+FROM (SELECT i, to_timestamp(:lo + floor(i * (:hi - :lo)::numeric / :n)) s FROM generate_series(0, :n - 1) i) g
+ORDER BY i;
+\else
+INSERT INTO jobsched.executions (job_id, scheduled_for, attempt, status, started_at, finished_at, http_status,
+								 response_body, sends)
+SELECT 1 + i % :jobs, s, 1, 'succeeded', s + interval '30 ms', s + interval '35 ms', 200, E'ok\n', 1
+FROM (SELECT i, to_timestamp(:lo + floor(i * (:hi - :lo)::numeric / :n)) s FROM generate_series(0, :n - 1) i) g
+ORDER BY i;
+\endif
