@@ -111,6 +111,12 @@ COMMENT ON FUNCTION jobsched.due_bucket(timestamptz) IS
 	'jobsched: the 10-second step of a time (jobs.due_bucket)';
 
 ALTER TABLE jobsched.jobs ADD COLUMN due_bucket bigint;
+-- 'send': a request of jobsched.send(), with no schedule (see "Ad-hoc requests")
+ALTER TABLE jobsched.jobs ADD COLUMN kind text NOT NULL DEFAULT 'scheduled'
+	CHECK (kind IN ('scheduled', 'send'));
+ALTER TABLE jobsched.jobs ALTER COLUMN schedule DROP NOT NULL;
+ALTER TABLE jobsched.jobs ADD CONSTRAINT jobs_schedule_given
+	CHECK (kind = 'send' OR schedule IS NOT NULL);
 COMMENT ON COLUMN jobsched.jobs.due_bucket IS
 	'the worker''s index into next_run_at: jobsched.due_bucket(next_run_at)';
 UPDATE jobsched.jobs SET due_bucket = jobsched.due_bucket(next_run_at);
@@ -134,7 +140,7 @@ DECLARE
 	-- runs up to here may already be claimed, or sent
 	not_before timestamptz;
 BEGIN
-	IF NEW.schedule IS NULL THEN
+	IF NEW.schedule IS NULL AND NEW.kind <> 'send' THEN
 		PERFORM jobsched.invalid('schedule must not be NULL');
 	END IF;
 	IF NEW.url IS NULL THEN
@@ -220,7 +226,14 @@ BEGIN
 	 * last_claimed_for unless it is a restore: users may not set it.)
 	 */
 	not_before := greatest(clock_timestamp(), NEW.last_claimed_for);
-	IF TG_OP = 'INSERT'
+	IF NEW.kind = 'send' THEN
+		-- a send has no schedule: its attempts are runs of their own
+		IF NEW.active OR NEW.schedule IS NOT NULL THEN
+			PERFORM jobsched.invalid(format('job %s is a request of jobsched.send(): it has no schedule and cannot be resumed (send it again with jobsched.retry_execution())',
+											NEW.id));
+		END IF;
+		NEW.next_run_at := NULL;
+	ELSIF TG_OP = 'INSERT'
 		OR NEW.schedule IS DISTINCT FROM OLD.schedule
 		OR NEW.timezone IS DISTINCT FROM OLD.timezone
 		OR (NEW.active AND NOT OLD.active) THEN
@@ -376,7 +389,11 @@ $$;
  * a database is moved.)
  * ------------------------------------------------------------------------ */
 
-CREATE OR REPLACE FUNCTION jobsched.create_job(
+-- 1.1 adds signing_secret: a new signature, so the old one goes
+DROP FUNCTION jobsched.create_job(text, text, text, text, text, text, jsonb, text, integer,
+								  interval, interval, text, text, boolean, boolean);
+
+CREATE FUNCTION jobsched.create_job(
 	schedule text,
 	url text,
 	type text DEFAULT 'ATLEAST_ONCE',
@@ -391,7 +408,8 @@ CREATE OR REPLACE FUNCTION jobsched.create_job(
 	overlap text DEFAULT 'allow',
 	misfire text DEFAULT 'run_once',
 	follow_redirects boolean DEFAULT false,
-	active boolean DEFAULT true)
+	active boolean DEFAULT true,
+	signing_secret text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -424,6 +442,9 @@ BEGIN
 		 create_job.overlap, create_job.misfire, create_job.follow_redirects,
 		 create_job.active)
 	RETURNING j.id INTO new_id;
+	IF signing_secret IS NOT NULL THEN
+		PERFORM jobsched.set_signing_secret(new_id, signing_secret);
+	END IF;
 	RETURN new_id;
 END
 $$;
@@ -565,7 +586,7 @@ CREATE TABLE jobsched.history (
 	scheduled_for		timestamptz NOT NULL,
 	attempt				integer NOT NULL,
 	status				text NOT NULL
-		CHECK (status IN ('succeeded', 'failed', 'timed_out', 'lost')),
+		CHECK (status IN ('succeeded', 'failed', 'timed_out', 'lost', 'cancelled')),
 	started_at			timestamptz,
 	finished_at			timestamptz NOT NULL,
 	http_status			integer,
@@ -710,6 +731,7 @@ BEGIN
 	DELETE FROM jobsched.history e USING old_jobs o WHERE e.job_id = o.id;
 	DELETE FROM jobsched.history_unpartitioned e USING old_jobs o WHERE e.job_id = o.id;
 	DELETE FROM jobsched.alerts a USING old_jobs o WHERE a.job_id = o.id;
+	DELETE FROM jobsched.job_secrets s USING old_jobs o WHERE s.job_id = o.id;
 	RETURN NULL;
 END
 $$;
@@ -822,6 +844,7 @@ LEFT JOIN LATERAL (
 	WHERE e.job_id = j.id
 	ORDER BY e.scheduled_for DESC, e.attempt DESC
 	LIMIT 1) l ON true
+WHERE j.kind = 'scheduled'
 ORDER BY j.id;
 
 -- Each role sees the runs and history of its own jobs; members of
@@ -834,7 +857,7 @@ CREATE POLICY runs_owner ON jobsched.runs
 	USING (job_id IN (SELECT id FROM jobsched.jobs));
 CREATE POLICY runs_queue_only ON jobsched.runs
 	AS RESTRICTIVE FOR INSERT
-	WITH CHECK (status = 'retrying' AND attempt = 1 AND sends = 0);
+	WITH CHECK (status = 'retrying' AND sends = 0);
 CREATE POLICY history_owner ON jobsched.history
 	USING (job_id IN (SELECT id FROM jobsched.jobs));
 CREATE POLICY history_unpartitioned_owner ON jobsched.history_unpartitioned
@@ -844,7 +867,7 @@ REVOKE ALL ON jobsched.runs, jobsched.history, jobsched.history_unpartitioned,
 	jobsched.executions FROM PUBLIC;
 GRANT SELECT ON jobsched.runs, jobsched.history, jobsched.history_unpartitioned,
 	jobsched.executions TO jobsched_user;
-GRANT INSERT (job_id, scheduled_for, status, retry_at) ON jobsched.runs TO jobsched_user;
+GRANT INSERT (job_id, scheduled_for, attempt, status, retry_at) ON jobsched.runs TO jobsched_user;
 GRANT USAGE ON SEQUENCE jobsched.executions_id_seq TO jobsched_user;
 REVOKE ALL ON FUNCTION jobsched.executions_insert(), jobsched.executions_delete(),
 	jobsched.executions_update(),
@@ -867,3 +890,324 @@ $$;
 
 SELECT pg_catalog.pg_extension_config_dump('jobsched.runs', '');
 SELECT pg_catalog.pg_extension_config_dump('jobsched.history_unpartitioned', '');
+
+/* ------------------------------------------------------------------------
+ * Ad-hoc requests, retry on demand, cancel, signed webhooks
+ *
+ * jobsched.send() queues one request from the caller's transaction: it goes
+ * out if and only if that transaction commits, and once committed it is a
+ * run like any other (durable, retried, recorded, alerted).  It is a job of
+ * kind 'send' -- no schedule, never active -- with one run waiting to be
+ * sent (status retrying) at run_at, or at once: the worker is woken at
+ * commit.  Its attempts are job_executions(<the id send returned>).  A send
+ * is deleted, with its history, once that history is past the retention.
+ *
+ * Signing secrets (Standard Webhooks, src/signing.c) are kept in
+ * jobsched.job_secrets, which members of jobsched_user may write for their
+ * own jobs but never read; no view, log line, alert or NOTIFY holds them.
+ * ------------------------------------------------------------------------ */
+
+CREATE TABLE jobsched.job_secrets (
+	job_id				bigint PRIMARY KEY,
+	owner				name NOT NULL DEFAULT current_user,
+	secret				text NOT NULL
+);
+COMMENT ON TABLE jobsched.job_secrets IS
+	'jobsched: the signing secrets of jobs (written by their owners, read by the worker only)';
+ALTER TABLE jobsched.job_secrets ENABLE ROW LEVEL SECURITY;
+CREATE POLICY job_secrets_owner ON jobsched.job_secrets
+	USING (owner = current_user AND job_id IN (SELECT id FROM jobsched.jobs))
+	WITH CHECK (owner = current_user AND job_id IN (SELECT id FROM jobsched.jobs));
+
+CREATE FUNCTION jobsched.check_signing_secret(secret text) RETURNS void
+AS 'MODULE_PATHNAME', 'jobsched_check_signing_secret'
+LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+
+-- NULL: unchanged; '': removed
+CREATE FUNCTION jobsched.set_signing_secret(job_id bigint, secret text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF secret IS NULL THEN
+		RETURN;
+	END IF;
+	IF secret = '' THEN
+		DELETE FROM jobsched.job_secrets s WHERE s.job_id = set_signing_secret.job_id;
+		RETURN;
+	END IF;
+	PERFORM jobsched.check_signing_secret(secret);
+	-- (not ON CONFLICT: reading EXCLUDED would need the right to read secrets)
+	DELETE FROM jobsched.job_secrets s WHERE s.job_id = set_signing_secret.job_id;
+	INSERT INTO jobsched.job_secrets (job_id, secret)
+		VALUES (set_signing_secret.job_id, set_signing_secret.secret);
+END
+$$;
+
+DROP FUNCTION jobsched.modify_job(bigint, text, text, text, text, text, text, jsonb, text,
+								  integer, interval, interval, text, text, boolean, boolean);
+
+CREATE FUNCTION jobsched.modify_job(
+	job_id bigint,
+	schedule text DEFAULT NULL,
+	url text DEFAULT NULL,
+	type text DEFAULT NULL,
+	name text DEFAULT NULL,
+	timezone text DEFAULT NULL,
+	method text DEFAULT NULL,
+	headers jsonb DEFAULT NULL,
+	body text DEFAULT NULL,
+	max_retries integer DEFAULT NULL,
+	retry_backoff interval DEFAULT NULL,
+	timeout interval DEFAULT NULL,
+	overlap text DEFAULT NULL,
+	misfire text DEFAULT NULL,
+	follow_redirects boolean DEFAULT NULL,
+	active boolean DEFAULT NULL,
+	signing_secret text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	UPDATE jobsched.jobs j SET
+		schedule = coalesce(modify_job.schedule, j.schedule),
+		url = coalesce(modify_job.url, j.url),
+		type = coalesce(modify_job.type, j.type),
+		name = CASE WHEN modify_job.name IS NULL THEN j.name
+					ELSE nullif(modify_job.name, '') END,
+		timezone = coalesce(modify_job.timezone, j.timezone),
+		method = coalesce(modify_job.method, j.method),
+		headers = coalesce(modify_job.headers, j.headers),
+		body = CASE WHEN modify_job.body IS NULL THEN j.body
+					ELSE nullif(modify_job.body, '') END,
+		max_retries = coalesce(modify_job.max_retries, j.max_retries),
+		retry_backoff = coalesce(modify_job.retry_backoff, j.retry_backoff),
+		timeout = coalesce(modify_job.timeout, j.timeout),
+		overlap = coalesce(modify_job.overlap, j.overlap),
+		misfire = coalesce(modify_job.misfire, j.misfire),
+		follow_redirects = coalesce(modify_job.follow_redirects, j.follow_redirects),
+		active = coalesce(modify_job.active, j.active)
+	WHERE j.id = modify_job.job_id;
+	IF NOT FOUND THEN
+		PERFORM jobsched.job_not_found(job_id);
+	END IF;
+	PERFORM jobsched.set_signing_secret(job_id, signing_secret);
+END
+$$;
+
+CREATE FUNCTION jobsched.send(
+	url text,
+	body text DEFAULT NULL,
+	method text DEFAULT 'POST',
+	headers jsonb DEFAULT '{}',
+	run_at timestamptz DEFAULT NULL,
+	type text DEFAULT 'ATLEAST_ONCE',
+	max_retries integer DEFAULT 3,
+	retry_backoff interval DEFAULT '1 second',
+	timeout interval DEFAULT '30 seconds',
+	follow_redirects boolean DEFAULT false,
+	signing_secret text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	new_id bigint;
+	fires_in text := current_setting('jobsched.database_name');
+	at timestamptz := coalesce(run_at, clock_timestamp());
+BEGIN
+	IF current_database() <> fires_in THEN
+		RAISE EXCEPTION 'a request sent from database "%" would never go out: jobs fire in database "%"',
+			current_database(), fires_in
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = format('Send it from database "%s".', fires_in);
+	END IF;
+	IF type IS NULL THEN
+		PERFORM jobsched.invalid('type must not be NULL: expected ATLEAST_ONCE or ATMOST_ONCE');
+	END IF;
+	IF follow_redirects IS NULL THEN
+		PERFORM jobsched.invalid('follow_redirects must not be NULL');
+	END IF;
+	INSERT INTO jobsched.jobs AS j
+		(kind, url, method, headers, body, type, max_retries, retry_backoff, timeout,
+		 follow_redirects, active)
+	VALUES
+		('send', send.url, send.method, send.headers, send.body, send.type, send.max_retries,
+		 send.retry_backoff, send.timeout, send.follow_redirects, false)
+	RETURNING j.id INTO new_id;
+	IF signing_secret IS NOT NULL THEN
+		PERFORM jobsched.set_signing_secret(new_id, signing_secret);
+	END IF;
+	INSERT INTO jobsched.runs (job_id, scheduled_for, status, retry_at)
+		VALUES (new_id, at, 'retrying', at);
+	PERFORM jobsched.wake_scheduler();
+	RETURN new_id;
+END
+$$;
+
+COMMENT ON FUNCTION jobsched.send(text, text, text, jsonb, timestamptz, text, integer, interval,
+								  interval, boolean, text) IS
+	'jobsched: one durable request, sent if and only if the calling transaction commits';
+
+/*
+ * A failed, timed-out or lost run, sent again now: a new attempt of the
+ * same run (same Idempotency-Key), if it is the run's latest.  Returns the
+ * new attempt's execution id.
+ */
+CREATE FUNCTION jobsched.retry_execution(execution_id bigint)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	e record;
+	new_id bigint;
+BEGIN
+	IF execution_id IS NULL THEN
+		RAISE EXCEPTION 'execution_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT x.id, x.job_id, x.scheduled_for, x.attempt, x.status INTO e
+	FROM jobsched.executions x WHERE x.id = retry_execution.execution_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'execution % does not exist', execution_id
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'Its job may have been deleted, or its history dropped after jobsched.history_retention.';
+	END IF;
+	-- one retry_execution() of a run at a time
+	PERFORM pg_advisory_xact_lock(hashtextextended(format('jobsched retry %s %s', e.job_id, e.scheduled_for), 0));
+	IF e.status NOT IN ('failed', 'timed_out', 'lost') THEN
+		RAISE EXCEPTION 'execution % is %: only a failed, timed-out or lost one can be sent again',
+			execution_id, e.status
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	IF EXISTS (SELECT 1 FROM jobsched.executions x
+			   WHERE x.job_id = e.job_id AND x.scheduled_for = e.scheduled_for
+				 AND x.attempt > e.attempt) THEN
+		RAISE EXCEPTION 'execution % is not the latest attempt of its run', execution_id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Retry the latest one (jobsched.job_executions() lists them).';
+	END IF;
+	INSERT INTO jobsched.runs (job_id, scheduled_for, attempt, status, retry_at)
+	SELECT j.id, e.scheduled_for, e.attempt + 1, 'retrying', clock_timestamp()
+	FROM jobsched.jobs j
+	WHERE j.id = e.job_id
+	FOR KEY SHARE OF j
+	RETURNING id INTO new_id;
+	IF new_id IS NULL THEN
+		PERFORM jobsched.job_not_found(e.job_id);
+	END IF;
+	PERFORM jobsched.wake_scheduler();
+	RETURN new_id;
+END
+$$;
+
+/*
+ * A send, or an attempt, that has not gone out yet (status retrying, not
+ * claimed) is cancelled: recorded in history as cancelled, never sent.
+ * Returns the attempts cancelled.
+ */
+CREATE FUNCTION jobsched.cancel(send_id bigint DEFAULT NULL, execution_id bigint DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	n integer;
+BEGIN
+	IF (send_id IS NULL) = (execution_id IS NULL) THEN
+		PERFORM jobsched.invalid('give either send_id (the id jobsched.send() returned) or execution_id');
+	END IF;
+	IF send_id IS NOT NULL AND NOT EXISTS (
+		SELECT 1 FROM jobsched.jobs j WHERE j.id = cancel.send_id AND j.kind = 'send') THEN
+		IF EXISTS (SELECT 1 FROM jobsched.jobs j WHERE j.id = cancel.send_id) THEN
+			RAISE EXCEPTION 'job % is not a send', send_id
+				USING ERRCODE = 'wrong_object_type',
+					  HINT = 'Pause a scheduled job with jobsched.pause_job(), or cancel one of its waiting attempts with execution_id.';
+		END IF;
+		RAISE EXCEPTION 'send % does not exist', send_id USING ERRCODE = 'no_data_found';
+	END IF;
+	IF execution_id IS NOT NULL AND NOT EXISTS (
+		SELECT 1 FROM jobsched.executions x WHERE x.id = cancel.execution_id) THEN
+		RAISE EXCEPTION 'execution % does not exist', execution_id USING ERRCODE = 'no_data_found';
+	END IF;
+	WITH gone AS (
+		DELETE FROM jobsched.runs r
+		WHERE r.status = 'retrying'
+		  AND (r.job_id = cancel.send_id OR r.id = cancel.execution_id)
+		RETURNING r.*
+	), recorded AS (
+		INSERT INTO jobsched.history (id, job_id, scheduled_for, attempt, status, finished_at,
+									  error, sends)
+		SELECT id, job_id, scheduled_for, attempt, 'cancelled', clock_timestamp(),
+			   format('cancelled by %s before it was sent', current_user), sends
+		FROM gone
+		RETURNING 1
+	)
+	SELECT count(*) INTO n FROM recorded;
+	IF n = 0 THEN
+		RAISE EXCEPTION '% has nothing waiting to be sent',
+			CASE WHEN send_id IS NOT NULL THEN format('send %s', send_id)
+				 ELSE format('execution %s', execution_id) END
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'An attempt already claimed by the worker (status running) is being sent, or has been.';
+	END IF;
+	RETURN n;
+END
+$$;
+
+-- the worker deletes sends whose history is past the retention ($1), a batch at a time
+CREATE FUNCTION jobsched.purge_sends(cutoff timestamptz, batch integer)
+RETURNS integer
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+	WITH gone AS (
+		DELETE FROM jobsched.jobs j
+		WHERE j.id IN (
+			SELECT s.id FROM jobsched.jobs s
+			WHERE s.kind = 'send' AND s.created_at < cutoff
+			  AND NOT EXISTS (SELECT 1 FROM jobsched.runs r WHERE r.job_id = s.id)
+			ORDER BY s.id LIMIT batch)
+		RETURNING 1)
+	SELECT count(*)::integer FROM gone;
+$$;
+CREATE INDEX jobs_send_created_idx ON jobsched.jobs (created_at) WHERE kind = 'send';
+
+-- users write secrets of their own jobs, never read them; they may cancel
+-- their own waiting attempts, recorded as cancelled
+REVOKE ALL ON jobsched.job_secrets FROM PUBLIC;
+GRANT SELECT (job_id, owner), INSERT (job_id, secret), UPDATE (secret), DELETE
+	ON jobsched.job_secrets TO jobsched_user;
+GRANT INSERT (kind) ON jobsched.jobs TO jobsched_user;
+GRANT DELETE ON jobsched.runs TO jobsched_user;
+GRANT INSERT ON jobsched.history TO jobsched_user;
+CREATE POLICY history_cancel_only ON jobsched.history
+	AS RESTRICTIVE FOR INSERT
+	WITH CHECK (status = 'cancelled');
+REVOKE ALL ON FUNCTION
+	jobsched.create_job(text, text, text, text, text, text, jsonb, text, integer,
+						interval, interval, text, text, boolean, boolean, text),
+	jobsched.modify_job(bigint, text, text, text, text, text, text, jsonb, text,
+						integer, interval, interval, text, text, boolean, boolean, text),
+	jobsched.send(text, text, text, jsonb, timestamptz, text, integer, interval, interval, boolean, text),
+	jobsched.retry_execution(bigint),
+	jobsched.cancel(bigint, bigint),
+	jobsched.check_signing_secret(text),
+	jobsched.set_signing_secret(bigint, text),
+	jobsched.purge_sends(timestamptz, integer)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+	jobsched.create_job(text, text, text, text, text, text, jsonb, text, integer,
+						interval, interval, text, text, boolean, boolean, text),
+	jobsched.modify_job(bigint, text, text, text, text, text, text, jsonb, text,
+						integer, interval, interval, text, text, boolean, boolean, text),
+	jobsched.send(text, text, text, jsonb, timestamptz, text, integer, interval, interval, boolean, text),
+	jobsched.retry_execution(bigint),
+	jobsched.cancel(bigint, bigint),
+	jobsched.check_signing_secret(text),
+	jobsched.set_signing_secret(bigint, text)
+TO jobsched_user;
+
+SELECT pg_catalog.pg_extension_config_dump('jobsched.job_secrets', '');

@@ -30,6 +30,10 @@
 #include "utils/timestamp.h"
 
 #include "http.h"
+#include "signing.h"
+
+#define UNIX_TO_POSTGRES_USECS \
+	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * USECS_PER_SEC)
 #include "jobsched.h"
 
 #define USER_AGENT "jobsched/" JOBSCHED_VERSION
@@ -352,6 +356,13 @@ http_request_free(HttpRequest *request)
 		pfree(request->method);
 	if (request->body)
 		pfree(request->body);
+	if (request->idempotency_key)
+		pfree(request->idempotency_key);
+	if (request->signing_secret)
+	{
+		explicit_bzero(request->signing_secret, strlen(request->signing_secret));
+		pfree(request->signing_secret);
+	}
 	for (int i = 0; i < request->nheaders; i++)
 		pfree(request->headers[i]);
 	if (request->headers)
@@ -427,6 +438,38 @@ option_taken(HttpRequest *request, const char *option, CURLcode rc)
  * Put a request on the wire.  Returns false if it could not even start; it
  * is then already finished, with its error set.
  */
+/*
+ * Standard Webhooks: webhook-id (the run's Idempotency-Key), the attempt's
+ * Unix time, and the HMAC of both and the body, computed now, for this
+ * attempt (signing.c).  False, with the request failed, if the secret
+ * cannot be used (it was checked when it was set; a restore may bypass
+ * that).
+ */
+static bool
+add_signature(HttpRequest *request)
+{
+	char	   *lines[3];
+	char		why[SIGNING_WHY_SIZE];
+	int64		unix_seconds = (int64) ((request->started_at + UNIX_TO_POSTGRES_USECS) / USECS_PER_SEC);
+	bool		ok;
+
+	ok = jobsched_signing_headers(request->signing_secret, request->idempotency_key,
+								  unix_seconds, request->body,
+								  request->body ? strlen(request->body) : 0,
+								  lines, why, sizeof(why));
+	if (!ok)
+	{
+		set_error(request, "not sent: invalid signing secret: %s", why);
+		return false;
+	}
+	for (int i = 0; i < 3; i++)
+	{
+		request->header_list = curl_slist_append(request->header_list, lines[i]);
+		pfree(lines[i]);
+	}
+	return true;
+}
+
 bool
 http_start(HttpRequest *request)
 {
@@ -452,6 +495,11 @@ http_start(HttpRequest *request)
 												 request->headers[i]);
 	/* curl would wait up to a second for "100 Continue" on large bodies */
 	request->header_list = curl_slist_append(request->header_list, "Expect:");
+	if (request->signing_secret && !add_signature(request))
+	{
+		request->finished_at = request->started_at;
+		return false;
+	}
 
 	/*
 	 * The options the network policy and the protocol limits rest on: if

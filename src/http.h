@@ -30,6 +30,8 @@ typedef struct HttpRequest
 	char	   *method;
 	char	   *body;			/* NULL: no body */
 	char	  **headers;		/* "Name: value" lines */
+	char	   *idempotency_key;	/* the run's: "jobsched-<job id>-<Unix us>" */
+	char	   *signing_secret; /* whsec_...: sign each attempt (signing.c); NULL: unsigned */
 	int			nheaders;
 	int			timeout_ms;
 	bool		follow_redirects;

@@ -65,7 +65,8 @@
 	"ARRAY(SELECT CASE WHEN h.value = '' THEN h.key || ';' ELSE h.key || ': ' || h.value END" \
 	"      FROM jsonb_each_text(" j ".headers) h), " \
 	"(extract(epoch FROM " j ".timeout) * 1000)::int4, " j ".follow_redirects, " \
-	j ".type = 'ATMOST_ONCE'"
+	j ".type = 'ATMOST_ONCE', " \
+	"(SELECT s.secret FROM jobsched.job_secrets s WHERE s.job_id = " j ".id)"
 
 /* The columns of that shape, numbered as SPI does. */
 enum ClaimColumn
@@ -82,6 +83,7 @@ enum ClaimColumn
 	CLAIM_TIMEOUT_MS,
 	CLAIM_FOLLOW_REDIRECTS,
 	CLAIM_AT_MOST_ONCE,
+	CLAIM_SIGNING_SECRET,
 	CLAIM_OWNER_DISABLED,
 	CLAIM_ATTEMPT
 };
@@ -319,7 +321,8 @@ static const char *purge_sql =
 "    SELECT o.id FROM (SELECT id, created_at FROM jobsched.alerts ORDER BY id LIMIT $2) o"
 "    WHERE o.created_at < $1)"
 ")"
-"SELECT (SELECT count(*) FROM old_history), jobsched.maintain_history($3)";
+"SELECT (SELECT count(*) FROM old_history), jobsched.maintain_history($3),"
+"       jobsched.purge_sends($1, $2)";
 
 static void set_local(const char *name, const char *value);
 static int64 due_bucket(TimestampTz t);
@@ -611,9 +614,9 @@ store_recover(void)
 }
 
 static char *
-idempotency_header(int64 job_id, TimestampTz scheduled_for)
+idempotency_key(int64 job_id, TimestampTz scheduled_for)
 {
-	return psprintf("Idempotency-Key: jobsched-" INT64_FORMAT "-" INT64_FORMAT,
+	return psprintf("jobsched-" INT64_FORMAT "-" INT64_FORMAT,
 					job_id, (int64) (scheduled_for + UNIX_TO_POSTGRES_USECS));
 }
 
@@ -642,6 +645,7 @@ request_from_tuple(int row)
 	request->url = text_column(row, CLAIM_URL);
 	request->method = text_column(row, CLAIM_METHOD);
 	request->body = text_column(row, CLAIM_BODY);
+	request->signing_secret = text_column(row, CLAIM_SIGNING_SECRET);
 
 	/* the array and its pieces in the transaction's memory: only the strings are kept */
 	d = column(row, CLAIM_HEADERS, &isnull);
@@ -673,8 +677,9 @@ request_from_tuple(int row)
 	if (!has_content_type)
 		request->headers[request->nheaders++] =
 			pstrdup(request->body != NULL ? "Content-Type: application/json" : "Content-Type:");
+	request->idempotency_key = idempotency_key(request->job_id, request->scheduled_for);
 	request->headers[request->nheaders++] =
-		idempotency_header(request->job_id, request->scheduled_for);
+		psprintf("Idempotency-Key: %s", request->idempotency_key);
 
 	/* at least 1 ms: libcurl takes 0 for "no timeout" */
 	d = column(row, CLAIM_TIMEOUT_MS, &isnull);

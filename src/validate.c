@@ -40,6 +40,9 @@ static const char *const reserved_headers[] = {
 	"transfer-encoding",		/* request smuggling */
 	"connection",				/* the worker manages connections */
 	"expect",					/* 100-continue handling is libcurl's */
+	"webhook-id",				/* Standard Webhooks: set on signed jobs */
+	"webhook-timestamp",
+	"webhook-signature",
 	NULL
 };
 

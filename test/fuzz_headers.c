@@ -53,7 +53,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static char value[FUZZ_MAX_INPUT + 1];
 	static const char *const reserved[] = {
 		"Idempotency-Key", "Host", "Content-Length", "Transfer-Encoding",
-		"Connection", "Expect", NULL
+		"Connection", "Expect", "webhook-id", "webhook-timestamp", "webhook-signature", NULL
 	};
 	char		buf[VALIDATE_ERRBUF_SIZE];
 	char		small[9];

@@ -38,8 +38,9 @@ is(query_value($node, "SELECT count(*) FROM jobsched.history_partitions()
 query_value($node, "SELECT count(jobsched.create_job('* * * * * *', '$url/ok?j=' || i, active => false))
 	FROM generate_series(1, 200) i");
 my $jobs_size = query_value($node, "SELECT pg_relation_size('jobsched.jobs')");
-query_value($node, "SELECT pg_stat_reset_single_table_counters('jobsched.jobs'::regclass)");
 query_value($node, "UPDATE jobsched.jobs SET active = true");
+# the claims' updates only (resuming moved every job to a due step: not HOT)
+query_value($node, "SELECT pg_stat_reset_single_table_counters('jobsched.jobs'::regclass)");
 $node->poll_query_until('postgres',
 	"SELECT count(*) >= 1400 FROM jobsched.history")
   or die 'runs did not reach the history';
@@ -49,7 +50,7 @@ my $hot = query_value($node, "SELECT n_tup_hot_upd || ' ' || n_tup_upd FROM pg_s
 	WHERE relid = 'jobsched.jobs'::regclass");
 my ($hot_upd, $upd) = split / /, $hot;
 note "jobs: $hot_upd HOT updates of $upd";
-cmp_ok($upd, '>=', 1200, "the claims updated the jobs ($upd updates)");
+cmp_ok($upd, '>=', 1000, "the claims updated the jobs ($upd updates)");
 cmp_ok($hot_upd / $upd, '>=', 0.75, 'at least 3 claims in 4 are HOT updates (no index entry)');
 cmp_ok(query_value($node, "SELECT pg_relation_size('jobsched.jobs')"), '<=', 3 * $jobs_size + 8192 * 4,
 	'the jobs table does not grow with its claims');
