@@ -655,20 +655,15 @@ BEGIN
 			PERFORM jobsched.invalid(format('a %s execution needs its finished_at', NEW.status));
 		END IF;
 		NEW.id := coalesce(NEW.id, nextval('jobsched.executions_id_seq'));
-		IF EXISTS (SELECT 1 FROM jobsched.history_partitions() p
-				   WHERE NEW.finished_at >= p.from_time AND NEW.finished_at < p.to_time) THEN
-			INSERT INTO jobsched.history (id, job_id, scheduled_for, attempt, status, started_at,
-										  finished_at, http_status, response_body, error, sends)
-			VALUES (NEW.id, NEW.job_id, NEW.scheduled_for, coalesce(NEW.attempt, 1), NEW.status,
-					NEW.started_at, NEW.finished_at, NEW.http_status, NEW.response_body, NEW.error,
-					coalesce(NEW.sends, 0));
-		ELSE
-			INSERT INTO jobsched.history_unpartitioned (id, job_id, scheduled_for, attempt, status,
-				started_at, finished_at, http_status, response_body, error, sends)
-			VALUES (NEW.id, NEW.job_id, NEW.scheduled_for, coalesce(NEW.attempt, 1), NEW.status,
-					NEW.started_at, NEW.finished_at, NEW.http_status, NEW.response_body, NEW.error,
-					coalesce(NEW.sends, 0));
-		END IF;
+		EXECUTE format('INSERT INTO jobsched.%I (id, job_id, scheduled_for, attempt, status, started_at,
+						 finished_at, http_status, response_body, error, sends)
+						VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)',
+					   CASE WHEN EXISTS (SELECT 1 FROM jobsched.history_partitions() p
+										 WHERE NEW.finished_at >= p.from_time AND NEW.finished_at < p.to_time)
+							THEN 'history' ELSE 'history_unpartitioned' END)
+			USING NEW.id, NEW.job_id, NEW.scheduled_for, coalesce(NEW.attempt, 1), NEW.status,
+				  NEW.started_at, NEW.finished_at, NEW.http_status, NEW.response_body, NEW.error,
+				  coalesce(NEW.sends, 0);
 	END IF;
 	NEW.duration := NEW.finished_at - NEW.started_at;
 	NEW.lateness := NEW.started_at - NEW.scheduled_for;

@@ -92,24 +92,6 @@ wait_mode(void)
 }
 
 /*
- * Whether a commit of this session now waits for synchronous standbys:
- * synchronous_commit above local and synchronous_standby_names in effect
- * (the checkpointer publishes the latter in WalSndCtl).
- */
-bool
-syncwait_required(void)
-{
-	bool		defined;
-
-	if (!SyncRepRequested() || WalSndCtl == NULL)
-		return false;
-	LWLockAcquire(SyncRepLock, LW_SHARED);
-	defined = standbys_defined();
-	LWLockRelease(SyncRepLock);
-	return defined;
-}
-
-/*
  * How far the synchronous standbys have confirmed WAL, at the level our
  * commits wait for; everything, when commits wait for none.
  */
@@ -125,6 +107,17 @@ syncwait_confirmed(void)
 		WalSndCtl->lsn[wait_mode()] : PG_UINT64_MAX;
 	LWLockRelease(SyncRepLock);
 	return confirmed;
+}
+
+/*
+ * Whether a commit of this session now waits for synchronous standbys:
+ * synchronous_commit above local and synchronous_standby_names in effect
+ * (the checkpointer publishes the latter in WalSndCtl).
+ */
+bool
+syncwait_required(void)
+{
+	return syncwait_confirmed() != PG_UINT64_MAX;
 }
 
 static bool
