@@ -115,8 +115,8 @@ def report(jsonl, md_path, run):
 
     w('## Burst\n')
     w('One statement `SELECT jobsched.send(url, body) FROM generate_series(1, N)` (or `net.http_post`), autocommit, '
-      'on a fresh cluster; done when every request is recorded (jobsched: N executions succeeded; pg_net: N rows in '
-      '`net._http_response`), polled every 50 ms. The rate is the requests recorded ok over the time from the '
+      'on a fresh cluster; done when every request is recorded (jobsched: no run left in `jobsched.runs`, every attempt moved to the '
+      'history; pg_net: N rows in `net._http_response`), polled every 50 ms. The rate is the requests recorded ok over the time from the '
       'statement start to that poll.\n')
     w('| stack | N | recorded ok | statement | start → all recorded | runs/s | commit → first / last at the sink | '
       'new connections | others\' CPU |')
@@ -137,7 +137,8 @@ def report(jsonl, md_path, run):
       f'{env.get("gap_ms", "?")} ms apart, after {env.get("warmup", "?")} unmeasured ones; commit = `time.time()` '
       'right after the statement returns; arrival = the sink\'s `$msec` for that request\'s URI (ms resolution, so '
       '±1 ms; both read the same clock). "before commit": requests that reached the sink before the client had '
-      'the answer to its COMMIT (the worker is woken at commit, before the reply is on its way).\n')
+      'the answer to its COMMIT (each stack\'s worker is woken at commit -- graphile-worker\'s by its NOTIFY -- '
+      'before the reply is on its way).\n')
     w('| stack | sent | arrived | p50 | p90 | p99 | max | min | mean | before commit | statement p50 / p99 | others\' CPU | notes |')
     w('|---|---|---|---|---|---|---|---|---|---|---|---|---|')
     for stack, r in [(k, lat.get(k)) for k in ['jobsched', 'pg_net', 'graphile-worker']] + \
