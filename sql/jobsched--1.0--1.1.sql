@@ -723,7 +723,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	DELETE FROM jobsched.runs e USING old_jobs o WHERE e.job_id = o.id;
-	DELETE FROM jobsched.history e USING old_jobs o WHERE e.job_id = o.id;
+	-- a send goes when its history is past the retention (purge_sends()):
+	-- what is left of it goes with its partition, unseen (no job, no owner)
+	DELETE FROM jobsched.history e USING old_jobs o WHERE e.job_id = o.id AND o.kind = 'scheduled';
 	DELETE FROM jobsched.history_unpartitioned e USING old_jobs o WHERE e.job_id = o.id;
 	DELETE FROM jobsched.alerts a USING old_jobs o WHERE a.job_id = o.id;
 	DELETE FROM jobsched.job_secrets s USING old_jobs o WHERE s.job_id = o.id;

@@ -194,6 +194,18 @@ my $sched = query_value($node, "SELECT min(id) FROM jobsched.jobs WHERE kind = '
 ($rc, $err) = psql_err("SELECT jobsched.cancel($sched)");
 like($err, qr/job $sched is not a send/, 'cancel() of a scheduled job says what it is');
 
+# a send whose history is past the retention goes (the worker calls this
+# every 10 s with the retention's cutoff); one still waiting stays
+my $still_waiting = query_value($node, "SELECT jobsched.send('$url/ok/tomorrow', run_at => now() + interval '1 day')");
+query_value($node, "UPDATE jobsched.jobs SET created_at = now() - interval '30 days' WHERE kind = 'send'");
+my $sends_before = query_value($node, "SELECT count(*) FROM jobsched.jobs WHERE kind = 'send'");
+my $purged = query_value($node, "SELECT jobsched.purge_sends(now() - interval '7 days', 100000)");
+is(query_value($node, "SELECT count(*) FROM jobsched.jobs j WHERE kind = 'send'
+	AND NOT EXISTS (SELECT 1 FROM jobsched.runs r WHERE r.job_id = j.id)"), '0',
+	"sends past the retention are deleted ($purged of $sends_before)");
+is(query_value($node, "SELECT status FROM jobsched.job_executions($still_waiting)"), 'retrying',
+	'... not one with an attempt still waiting');
+
 $node->stop;
 stop_sink($sink);
 done_testing();
