@@ -21,6 +21,15 @@ What it does, as an unprivileged user (PostgreSQL refuses root; run it as postgr
     random jobs: a third inside explicit transactions kept open 0.5-3 s (sleeping before and/or after the
     call, on the server or in the client), a quarter of those rolled back; the others in autocommit, half
     of them timed to land 10-150 ms before one of the job's fire seconds (inside the claim lookahead);
+  - with jobsched.send() (1.1), the sessions also call send() and cancel(): a send to the sink tagged
+    /ok?s=<n> (unique in the run; 15% /fail?s=<n> with max_retries 1), ATLEAST_ONCE or ATMOST_ONCE, with
+    run_at NULL (sent at commit), an absolute time 0.3-6 s ahead fixed just before the call, or now() +
+    0.3-6 s (now(): the transaction's start, which a transaction held open may leave in the past at commit);
+    cancel() of a committed send, mostly one whose run_at is still ahead (now and then one gone out, which
+    must be refused), in a transaction mostly sleeping after the call, so its run_at may come while the
+    cancel is uncommitted.  40% of both inside transactions held open 0.5-3 s like the others, a third of
+    those rolled back; an unknown outcome is resolved after reconnecting (the send by its unique URL, or the
+    cancelled send's attempts);
   - a fault every 10-25 s: pg_terminate_backend or pg_cancel_backend of the worker, pg_ctl restart -m fast,
     kill -9 of the postmaster (then waiting for its children to exit, and pg_ctl start) or of the worker
     alone, or a session holding one job's row FOR UPDATE for 2-3 s; after each, the time the worker runs
@@ -29,11 +38,12 @@ What it does, as an unprivileged user (PostgreSQL refuses root; run it as postgr
     transaction), t_call (when the call itself was sent), t_end (after COMMIT/ROLLBACK returned), its
     outcome (committed, rolled_back, error with its SQLSTATE, unknown when the connection broke), and the
     job's state read inside the same transaction just before COMMIT (with the server's clock_timestamp(),
-    which orders the commits of one job) or, for an unknown outcome, re-read after reconnecting; and every
+    which orders the commits of one job) or, for an unknown outcome, re-read after reconnecting; for send
+    and cancel, what the call returned (the send's id, the attempts cancelled) and the re-read; and every
     fault;
-  - after --seconds: the sessions and faults stop, the last runs and retries are waited for, every job is
-    paused (recorded like the other calls), jobs and executions are dumped as JSON, the server and the sink
-    stop, and the checker runs on the work dir.
+  - after --seconds: the sessions and faults stop, the last runs and retries (and every send still running
+    or waiting) are waited for, every scheduled job is paused (recorded like the other calls), jobs and
+    executions are dumped as JSON, the server and the sink stop, and the checker runs on the work dir.
 
 Prints the seed first, and on failure again with the command that reproduces the run (the seed fixes every
 choice; the timing of threads and of the server is not reproducible, so a rare interleaving may need a few
@@ -80,6 +90,8 @@ FAULT_KINDS = ["terminate", "restart_fast", "kill9_postmaster", "kill9_worker", 
 LOCK_TIMEOUT = "2s"        # an API call waits this long at most for a row another session holds
 WORKER_BACK_TIMEOUT = 60   # seconds to wait for the worker after a fault
 RECONNECT_GRACE = 60       # sessions keep reconnecting this long after the end of the API phase
+SEND_DELAY = (0.3, 6.0)    # a send's run_at, when given, this far in the future (seconds)
+SEND_TIMEOUT = "5 s"
 
 STATE_COLUMNS = ("extract(epoch FROM clock_timestamp())::float8, j.id, j.schedule, j.timezone, j.active, "
                  "j.misfire, j.type, j.url, j.overlap")
@@ -365,6 +377,68 @@ def simple_call(kind, job):
     return Call(kind, job, {}, "SELECT jobsched.%s_job(%%(job)s)" % kind, {"job": job.id})
 
 
+RUN_AT_SQL = {
+    "none": "NULL::timestamptz",
+    # an absolute time, fixed by the client just before the call (exact to the microsecond)
+    "abs": "'epoch'::timestamptz + %(run_at_us)s * interval '1 microsecond'",
+    # from the transaction's start: inside a transaction held open, it may be past at commit
+    "rel": "now() + %(delay_us)s * interval '1 microsecond'",
+}
+
+
+def send_call(rng, book, sink_url):
+    """jobsched.send() to the sink, tagged s=<n> (unique in the run); the returned id is the send's."""
+    n = book.next_tag()
+    fail = rng.random() < 0.15
+    mode = rng.choices(["none", "abs", "rel"], [40, 30, 30])[0]
+    args = {"tag": n, "url": "%s/%s?s=%d" % (sink_url, "fail" if fail else "ok", n),
+            "type": rng.choice(["ATLEAST_ONCE", "ATMOST_ONCE"]), "max_retries": 1 if fail else rng.randint(0, 2),
+            "run_at_mode": mode, "body": '{"s": %d}' % n}
+    if mode != "none":
+        args["delay"] = round(rng.uniform(*SEND_DELAY), 3)
+    sql = ("SELECT jobsched.send(%%(url)s, body => %%(body)s, run_at => %s, type => %%(type)s, "
+           "max_retries => %%(max_retries)s, retry_backoff => '1 second'::interval, timeout => '%s'::interval)"
+           % (RUN_AT_SQL[mode], SEND_TIMEOUT))
+    params = dict(args, delay_us=int(round(args.get("delay", 0) * 1e6)))
+    return Call("send", None, args, sql, params)
+
+
+def cancel_call(send):
+    return Call("cancel", None, {"send_id": send["id"]}, "SELECT jobsched.cancel(%(send_id)s)",
+                {"send_id": send["id"]})
+
+
+class SendBook:
+    """The sends' tags, and the committed sends a cancel may pick (with their expected send time)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.tag = 0
+        self.sends = []             # {"id", "t_sched", "type"}
+
+    def next_tag(self):
+        with self.lock:
+            self.tag += 1
+            return self.tag
+
+    def add(self, sid, t_sched, typ):
+        with self.lock:
+            self.sends.append({"id": sid, "t_sched": t_sched, "type": typ})
+            del self.sends[:-200]
+
+    def pick(self, rng):
+        """Mostly a send still waiting for its run_at; now and then one gone out (the cancel must fail);
+        None (send instead) mostly, when none is waiting."""
+        now = time.time()
+        with self.lock:
+            waiting = [s for s in self.sends if s["t_sched"] > now + 0.2]
+            recent = self.sends[-20:]
+        if not waiting and rng.random() < 0.75:
+            return None             # the session sends instead
+        pool = waiting if waiting and rng.random() < 0.85 else recent
+        return rng.choice(pool) if pool else None
+
+
 # --------------------------------------------------------------------------
 # API sessions
 # --------------------------------------------------------------------------
@@ -375,6 +449,8 @@ class Context:
         self.stop = threading.Event()
         self.deadline = None
         self.errors = []            # exceptions that ended a thread
+        self.has_send = False       # jobsched.send() exists (1.1)
+        self.book = SendBook()
 
 
 def broken(conn, e):
@@ -440,7 +516,16 @@ class Session(threading.Thread):
             "url": 4, "timeout": 3, "max_retries": 3,
             "pause": 8, "resume": 8, "trigger": 10,
         }
+        if self.ctx.has_send:
+            weights.update(send=25, cancel=8)
         what = rng.choices(list(weights), list(weights.values()))[0]
+        if what == "cancel":
+            send = self.ctx.book.pick(rng)
+            what = "send" if send is None else what
+            if send is not None:
+                return cancel_call(send)
+        if what == "send":
+            return send_call(rng, self.ctx.book, self.ctx.sink.url)
         if what == "create" or live == 0:
             return create_call(rng, reg.new_job(rng, self.ctx.sink.url), active=rng.random() < 0.9)
         job = reg.pick(rng, want_active={"pause": True, "resume": False}.get(what))
@@ -480,6 +565,8 @@ class Session(threading.Thread):
         return round(lead, 3)
 
     def perform(self, call):
+        if call.kind in ("send", "cancel"):
+            return self.perform_adhoc(call)
         rng, job = self.rng, call.job
         rec = {"ev": "call", "session": self.name, "kind": call.kind, "job": job.id, "name": job.name,
                "args": call.args}
@@ -558,6 +645,94 @@ class Session(threading.Thread):
         rec["outcome"] = "committed"
         rec["state"] = state
         return state
+
+    def perform_adhoc(self, call):
+        """A send() or cancel(): in autocommit, or in a transaction held open 0.5-3 s (a third rolled back)."""
+        rng = self.rng
+        rec = {"ev": "call", "session": self.name, "kind": call.kind, "args": call.args}
+        if call.kind == "cancel":
+            rec["send"] = call.args["send_id"]
+        params = dict(call.params)
+        in_txn = rng.random() < 0.4
+        rec["mode"] = "txn" if in_txn else "autocommit"
+        cur = self.conn.cursor()
+
+        def the_call():
+            if call.args.get("run_at_mode") == "abs":
+                params["run_at_us"] = call.args["run_at_us"] = int(round((time.time() + call.args["delay"]) * 1e6))
+            rec["t_call"] = time.time()
+            cur.execute(call.sql, params)
+            result = cur.fetchone()[0]
+            rec["result"] = result
+            if call.kind == "send":
+                rec["send"] = result
+        try:
+            if in_txn:
+                total = rng.uniform(0.5, 3.0)
+                # a cancel mostly sleeps after its call: its run_at comes while the cancel is uncommitted
+                place = rng.choices(["before", "after", "split"], [1, 3, 1] if call.kind == "cancel" else [1, 1, 1])[0]
+                before = {"before": total, "after": 0.0}.get(place, total * rng.uniform(0.2, 0.8))
+                how = rng.choice(["pg_sleep", "client"])
+                end = "rollback" if rng.random() < 1 / 3 else "commit"
+                rec["sleep"] = {"before": round(before, 3), "after": round(total - before, 3), "how": how}
+                rec["end"] = end
+                rec["t_begin"] = time.time()
+                cur.execute("BEGIN")
+                self.pause(cur, before, how)
+                the_call()
+                self.pause(cur, total - before, how)
+                cur.execute(end.upper())
+                rec["t_end"] = time.time()
+                rec["outcome"] = "rolled_back" if end == "rollback" else "committed"
+            else:
+                rec["t_begin"] = time.time()
+                the_call()
+                rec["t_end"] = time.time()
+                rec["outcome"] = "committed"
+        except psycopg2.Error as e:
+            rec["t_end"] = time.time()
+            rec.setdefault("t_begin", rec["t_end"])
+            rec["error"] = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+            if broken(self.conn, e):
+                rec["outcome"] = "unknown"
+                try:
+                    self.connect()
+                    rec["reread"] = self.reread_adhoc(call)
+                except psycopg2.Error:
+                    rec["reread"] = None
+                    self.ctx.history.write(rec)
+                    raise
+            else:
+                rec["outcome"] = "error"
+                rec["sqlstate"] = e.pgcode
+                if in_txn:
+                    self.roll_back(cur)
+        self.ctx.history.write(rec)
+        sid = rec.get("send") if rec["outcome"] == "committed" else (rec.get("reread") or {}).get("send")
+        if call.kind == "send" and sid is not None and rec["outcome"] in ("committed", "unknown"):
+            a = call.args
+            t_sched = a["run_at_us"] / 1e6 if "run_at_us" in a else \
+                rec["t_begin"] + a["delay"] if "delay" in a else rec["t_call"]
+            self.ctx.book.add(sid, t_sched, a["type"])
+
+    def reread_adhoc(self, call):
+        """After an unknown outcome: the send by its unique URL (its id, or None: it never committed), or
+        the statuses of the cancelled send's attempts."""
+        while time.time() < self.hard_deadline():
+            try:
+                with self.conn.cursor() as cur:
+                    if call.kind == "send":
+                        cur.execute("SELECT id FROM jobsched.jobs WHERE kind = 'send' AND url = %s",
+                                    (call.args["url"],))
+                        row = cur.fetchone()
+                        return {"send": row[0] if row else None, "t_done": time.time()}
+                    cur.execute("SELECT array_agg(status ORDER BY attempt) FROM jobsched.executions "
+                                "WHERE job_id = %s", (call.args["send_id"],))
+                    return {"statuses": cur.fetchone()[0] or [], "t_done": time.time()}
+            except psycopg2.Error:
+                time.sleep(0.2)
+                self.connect()
+        return None
 
     def roll_back(self, cur):
         try:
@@ -747,26 +922,29 @@ def wait_worker(cluster, deadline):
     raise RuntimeError("the jobsched worker did not start")
 
 
-def wait_quiet(conn, t_api_end, least=3.0, most=15.0):
-    """Let the last runs and retries finish: nothing running/retrying for a time <= t_api_end."""
+def wait_quiet(conn, t_api_end, least=3.0, most=15.0, sends=False):
+    """Let the last runs and retries finish: nothing running/retrying for a time <= t_api_end, nor (with
+    sends) of a send, whatever its time (a run_at is at most SEND_DELAY ahead of its call)."""
     t0 = time.time()
+    of_sends = " OR job_id IN (SELECT id FROM jobsched.jobs WHERE kind = 'send')" if sends else ""
     while True:
         with conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM jobsched.executions WHERE status IN ('running', 'retrying') "
-                        "AND scheduled_for <= to_timestamp(%s)", (t_api_end,))
+                        "AND (scheduled_for <= to_timestamp(%%s)%s)" % of_sends, (t_api_end,))
             open_ = cur.fetchone()[0]
         if (open_ == 0 and time.time() >= t0 + least) or time.time() >= t0 + most:
             return open_
         time.sleep(0.5)
 
 
-def pause_all(conn, history):
-    """Pause every job in one transaction, each recorded as a call (its runs claimed before may still come)."""
+def pause_all(conn, history, sends=False):
+    """Pause every job in one transaction, each recorded as a call (its runs claimed before may still come).
+    Sends (kind 'send') are no scheduled jobs: left alone."""
     recs = []
     with conn.cursor() as cur:
         t_begin = time.time()
         cur.execute("BEGIN")
-        cur.execute("SELECT id FROM jobsched.jobs ORDER BY id")
+        cur.execute("SELECT id FROM jobsched.jobs %sORDER BY id" % ("WHERE kind = 'scheduled' " if sends else ""))
         for (jid,) in cur.fetchall():
             t_call = time.time()
             cur.execute("SELECT jobsched.pause_job(%s)", (jid,))
@@ -784,7 +962,7 @@ def pause_all(conn, history):
     return len(recs)
 
 
-def dump(conn, workdir):
+def dump(conn, workdir, sends=False):
     with conn.cursor() as cur:
         cur.execute("SELECT id, job_id, (extract(epoch FROM scheduled_for) * 1000000)::int8, attempt, status, sends, "
                     "extract(epoch FROM started_at)::float8, extract(epoch FROM finished_at)::float8, http_status, "
@@ -793,14 +971,21 @@ def dump(conn, workdir):
                 "http_status", "retry_at")
         executions = [dict(zip(cols, r)) for r in cur.fetchall()]
         cur.execute("SELECT id, name, schedule, timezone, active, misfire, type, url, overlap, max_retries, "
-                    "extract(epoch FROM created_at)::float8, extract(epoch FROM next_run_at)::float8 "
-                    "FROM jobsched.jobs ORDER BY id")
+                    "extract(epoch FROM created_at)::float8, extract(epoch FROM next_run_at)::float8, %s "
+                    "FROM jobsched.jobs ORDER BY id" % ("kind" if sends else "'scheduled'"))
         cols = ("id", "name", "schedule", "timezone", "active", "misfire", "type", "url", "overlap", "max_retries",
-                "created_at", "next_run_at")
+                "created_at", "next_run_at", "kind")
         jobs = [dict(zip(cols, r)) for r in cur.fetchall()]
     json.dump(executions, open(os.path.join(workdir, "executions.json"), "w"))
     json.dump(jobs, open(os.path.join(workdir, "jobs.json"), "w"), indent=1)
     return len(executions), len(jobs)
+
+
+def has_send(conn):
+    with conn.cursor() as cur:
+        cur.execute("SELECT to_regprocedure('jobsched.send(text, text, text, jsonb, timestamptz, text, integer, "
+                    "interval, interval, boolean, text)') IS NOT NULL")
+        return cur.fetchone()[0]
 
 
 def extversion(conn):
@@ -832,6 +1017,7 @@ def chaos(args, workdir, meta):
     with conn.cursor() as cur:
         cur.execute("CREATE EXTENSION jobsched")
     meta["extversion"] = extversion(conn)
+    ctx.has_send = meta["has_send"] = has_send(conn)
     conn.close()
     # the worker looks for the extension only every 5 s; a restart has it start at once
     cluster.restart_fast()
@@ -861,12 +1047,12 @@ def chaos(args, workdir, meta):
     say("API phase over: %d calls, %d faults; waiting for the last runs" % (meta["calls"], meta["faults"]))
 
     conn = cluster.connect("chaos-main", time.time() + 60)
-    meta["open_at_end"] = wait_quiet(conn, meta["t_api_end"])
+    meta["open_at_end"] = wait_quiet(conn, meta["t_api_end"], sends=ctx.has_send)
     meta["t_final_pause"] = time.time()
-    meta["paused"] = pause_all(conn, history)
+    meta["paused"] = pause_all(conn, history, sends=ctx.has_send)
     time.sleep(1.5)     # runs claimed before the pause still go out; let them arrive
     meta["t_dump"] = time.time()
-    meta["rows"], meta["jobs_at_end"] = dump(conn, workdir)
+    meta["rows"], meta["jobs_at_end"] = dump(conn, workdir, sends=ctx.has_send)
     meta["extversion_end"] = extversion(conn)
     conn.close()
     meta["so_md5_end"] = md5_of(so)

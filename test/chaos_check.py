@@ -33,6 +33,28 @@ jobsched-<job id>-<scheduled time in Unix microseconds>):
      its finished_at.
   w  (not a rule about runs) after each fault the worker came back.
 
+Sends (jobsched.send(), each a job of kind 'send' with one run; chaos.py tags each URL ?s=<n>, unique in the
+run, and records the id send() returned).  Their runs count for rules a, d, e and f like any other; rules b
+and c judge scheduled jobs only (a request with a send's tag or id is not theirs).  A send is applied if
+its call committed, or its outcome was unknown and the re-read after reconnecting found a send with its URL
+(a re-read that found none: it never committed).  Cancelled: a committed cancel() of it returned >= 1.
+  s1 a send that was not applied (rolled back, error, or unknown and not found) never reached the sink and
+     left no execution row and no job row; and no request carries a tag no send call made.
+  s2 an applied ATLEAST_ONCE send reached the sink at least once, unless cancelled or due less than 2 s
+     before the dump (the final drain waits for every send still running or waiting).
+  s3 a committed ATMOST_ONCE send reached the sink at most once; and an applied one at least once, unless
+     cancelled, due at the end, or its attempt is 'lost' with a kill -9 between max(its call, its time - 1 s)
+     and that attempt's finished_at.
+  s4 every request of a send carries Idempotency-Key jobsched-<the id send() returned>-<its run's time>,
+     the time of its execution rows (one for all its attempts); no other request carries its key; an applied
+     send has execution rows; and the run's time is the one asked for: run_at to the microsecond (an
+     absolute time), now() + delay (now(): its transaction's start), or clock_timestamp() inside the call
+     (run_at NULL), within 50 ms of the client's clock.
+  s5 a send with an unknown outcome (the connection broke during the call or the commit) reached the sink
+     at most once if ATMOST_ONCE, whether or not the re-read found it.
+  s6 a cancelled send's latest attempt is 'cancelled' and nothing of it reached the sink after the cancel
+     committed; an attempt is 'cancelled' only if a cancel() of its send committed (or its outcome is unknown).
+
 Windows:
   ambiguity window of a change (create, modify, pause, resume, delete; committed or unknown outcome):
      [t_begin - 0.5, t_end + 0.5] (t_end of an unknown outcome: when its state was re-read).  Inside it the
@@ -55,6 +77,7 @@ import bisect
 import json
 import math
 import os
+import re
 import sys
 import time
 from collections import Counter, defaultdict
@@ -69,7 +92,11 @@ LONG_LOCK = MISFIRE_GRACE - 1.0
 CHECK_START_AFTER = 2.0  # the checked window starts this long after the first job's creation ...
 CHECK_END_BEFORE = 1.0   # ... and ends this long before the end of the API phase
 KILL_KINDS = ("kill9_postmaster", "kill9_worker")
-RULES = "abcdefw"
+SEND_DRAIN = 2.0         # a send due later than this before the dump may still be on its way (rules s2, s3)
+SEND_CLOCK_SLACK = 0.05  # client and server clocks, and the send's clock_timestamp() inside its call (rule s4)
+RULES = "abcdefw"         # rules on scheduled runs (a, d, e, f on sends' runs too)
+SEND_RULES = ("s1", "s2", "s3", "s4", "s5", "s6")
+SEND_TAG = re.compile(r"[?&]s=(\d+)(?:&|$)")
 FINAL = ("succeeded", "failed", "timed_out", "lost")
 
 
@@ -137,7 +164,7 @@ def iso(t):
 class Data:
     """Everything the rules look at; built from a work dir by load() or by hand by the self-test."""
 
-    def __init__(self, meta, history, arrivals, executions, jobs):
+    def __init__(self, meta, history, arrivals, executions, jobs, send_hits=None):
         self.meta = meta                # t_first_create, t_api_end, ...
         self.calls = [h for h in history if h.get("ev") == "call"]
         self.faults = [h for h in history if h.get("ev") == "fault"]
@@ -145,6 +172,7 @@ class Data:
         self.executions = executions    # [dict(job_id, scheduled_us, attempt, status, sends, finished_at, ...)]
         self.jobs = jobs                # [dict(id, type, ...)] of the final dump
         self.stray = 0                  # requests without a parseable Idempotency-Key
+        self.send_hits = send_hits or []  # [(t_arrival, tag, Idempotency-Key as sent or None, path)]: send tags
 
 
 def parse_key(key):
@@ -158,7 +186,13 @@ def parse_key(key):
         return None
 
 
-def read_sink_log(path):
+def send_tag(path):
+    """The s=<n> of a send's URL (chaos.py tags each send uniquely), or None."""
+    m = SEND_TAG.search(path or "")
+    return int(m.group(1)) if m else None
+
+
+def read_sink_log(path, send_hits=None):
     arrivals, stray = [], 0
     with open(path) as f:
         for line in f:
@@ -166,6 +200,9 @@ def read_sink_log(path):
                 r = json.loads(line)
             except ValueError:
                 continue            # a line cut by a crash of the sink, if any
+            tag = send_tag(r.get("path"))
+            if tag is not None and send_hits is not None:
+                send_hits.append((r["t"], tag, r.get("idempotency_key"), r.get("path")))
             k = parse_key(r.get("idempotency_key"))
             if k is None:
                 stray += 1
@@ -179,10 +216,11 @@ def load(workdir):
         return os.path.join(workdir, name)
     meta = json.load(open(path("meta.json")))
     history = [json.loads(l) for l in open(path("history.jsonl")) if l.strip()]
-    arrivals, stray = read_sink_log(path("sink.log"))
+    send_hits = []
+    arrivals, stray = read_sink_log(path("sink.log"), send_hits)
     executions = json.load(open(path("executions.json"))) if os.path.exists(path("executions.json")) else []
     jobs = json.load(open(path("jobs.json"))) if os.path.exists(path("jobs.json")) else []
-    d = Data(meta, history, arrivals, executions, jobs)
+    d = Data(meta, history, arrivals, executions, jobs, send_hits)
     d.stray = stray
     return d
 
@@ -386,14 +424,20 @@ def check(d):
     rows_of = defaultdict(list)             # (job, us) -> [execution row]
     for e in d.executions:
         rows_of[(e["job_id"], e["scheduled_us"])].append(e)
+    # sends are runs like any other for rules a, d, e, f; rules b and c judge scheduled jobs only
+    send_ids = send_ids_of(d)
+    send_paths = {(job, us) for _t, job, us, path in d.arrivals if send_tag(path) is not None}
+    scheduled_arrivals = {k: v for k, v in arrivals_of.items() if k[0] not in send_ids and k not in send_paths}
+    scheduled_rows = {k: v for k, v in rows_of.items() if k[0] not in send_ids}
 
     rule_a(r, types, arrivals_of, rows_of)
-    rule_b(r, tl, arrivals_of, rows_of)
+    rule_b(r, tl, scheduled_arrivals, scheduled_rows)
     rule_c(r, tl, faults, arrivals_of, w0, w1)
     rule_d(r, types, faults, arrivals_of, rows_of, w1)
     rule_e(r, types, rows_of, w1, {j["id"] for j in d.jobs})
     rule_f(r, faults, d.executions)
     rule_w(r, d.faults)
+    rule_sends(r, d, faults, send_ids, t_stop)
 
     r.fig["calls"] = Counter((c["kind"], c["outcome"]) for c in d.calls)
     r.fig["faults"] = Counter(f["kind"] for f in d.faults)
@@ -564,6 +608,180 @@ def rule_w(r, faults):
 
 
 # --------------------------------------------------------------------------
+# Sends (jobsched.send, cancel)
+# --------------------------------------------------------------------------
+
+def send_ids_of(d):
+    """Every id known to be a send's: the dump's kind 'send', and the ids the send calls saw (whatever
+    their outcome: a rolled-back send's id was returned inside its transaction)."""
+    ids = {j["id"] for j in d.jobs if j.get("kind") == "send"}
+    for c in d.calls:
+        if c["kind"] == "send":
+            for sid in (c.get("send"), (c.get("reread") or {}).get("send")):
+                if sid is not None:
+                    ids.add(sid)
+    return ids
+
+
+def resolved_send(c):
+    """(applied, id) of a send call: applied True (committed), False (rolled back, error, or an unknown
+    outcome whose re-read found no send with its URL) or None (unknown, never re-read)."""
+    if c["outcome"] == "committed":
+        return True, c.get("send")
+    if c["outcome"] == "unknown":
+        rr = c.get("reread")
+        if rr is None:
+            return None, c.get("send")
+        return (rr.get("send") is not None), rr.get("send") or c.get("send")
+    return False, c.get("send")
+
+
+def rule_sends(r, d, faults, send_ids, t_stop):
+    """Rules s1-s6: each send call against the sink's requests with its tag and the send's executions."""
+    fig = r.fig
+    hits_of = defaultdict(list)             # tag -> [(t, key, path)]
+    for t, tag, key, path in d.send_hits:
+        hits_of[tag].append((t, key, path))
+    by_id = defaultdict(list)               # send id -> arrivals by key (t, us, path)
+    for t, job, us, path in d.arrivals:
+        if job in send_ids:
+            by_id[job].append((t, us, path))
+    rows_by = defaultdict(list)
+    for e in d.executions:
+        if e["job_id"] in send_ids:
+            rows_by[e["job_id"]].append(e)
+    cancels = defaultdict(list)
+    for c in d.calls:
+        if c["kind"] == "cancel":
+            cancels[c["send"]].append(c)
+    dumped = {j["id"] for j in d.jobs}
+    sends = [c for c in d.calls if c["kind"] == "send"]
+    cnt = Counter()
+
+    def add(rule, sid, t, what):
+        r.add(rule, sid, t, what)
+
+    def show(rows):
+        return "attempts %s" % ["%d:%s" % (e["attempt"], e["status"]) for e in sorted(rows, key=lambda e: e["attempt"])]
+
+    for c in sends:
+        a = c["args"]
+        tag, typ = a["tag"], a["type"]
+        hits = sorted(hits_of.get(tag, ()))
+        applied, sid = resolved_send(c)
+        rows = sorted(rows_by.get(sid, ()), key=lambda e: (e["attempt"], e["id"])) if sid is not None else []
+        sched = rows[0]["scheduled_us"] / 1e6 if rows else None
+        t_ref = sched if sched is not None else c["t_begin"]
+        cnt["sends"] += 1
+        cnt["hits"] += len(hits)
+        cnt["%s %s" % (c["outcome"], typ)] += 1
+        name = "send s=%d (%s%s, %s)" % (tag, typ, ", id %s" % sid if sid is not None else "", c["outcome"])
+        # s5: an unknown outcome (the connection broke while committing) is still at most once
+        if c["outcome"] == "unknown":
+            cnt["unknown resolved %s" % {True: "committed", False: "absent", None: "never re-read"}[applied]] += 1
+            if typ == "ATMOST_ONCE" and len(hits) > 1:
+                add("s5", sid, t_ref, "%s: reached the sink %d times (at %s); expected at most once"
+                    % (name, len(hits), ", ".join(iso(h[0]) for h in hits)))
+        # s1: never committed, never sent
+        if applied is False:
+            if hits:
+                add("s1", sid, t_ref, "%s: reached the sink %d time(s) (at %s); a send whose transaction did not "
+                    "commit never goes out" % (name, len(hits), ", ".join(iso(h[0]) for h in hits)))
+            if rows or (sid is not None and (sid in dumped or by_id.get(sid))):
+                add("s1", sid, t_ref, "%s: %s%s left of a send that never committed" % (
+                    name, show(rows) if rows else "", " job row" if sid in dumped else ""))
+            continue
+        # s4: every arrival carries jobsched-<its id>-<its run's time>, and the run's time is the one asked for
+        for t, key, path in hits:
+            k = parse_key(key)
+            if k is None:
+                add("s4", sid, t_ref, "%s: arrival at %s with Idempotency-Key %r" % (name, iso(t), key))
+            elif sid is not None and k[0] != sid:
+                add("s4", sid, t_ref, "%s: arrival at %s with Idempotency-Key %r, not of send %d" % (name, iso(t), key, sid))
+            elif sched is not None and k[1] != rows[0]["scheduled_us"]:
+                add("s4", sid, t_ref, "%s: arrival at %s with Idempotency-Key %r; its run is scheduled for %d us"
+                    % (name, iso(t), key, rows[0]["scheduled_us"]))
+        if sid is not None:
+            mine = {h[2] for h in hits}
+            for t, us, path in by_id.get(sid, ()):
+                if path not in mine:
+                    add("s4", sid, us / 1e6, "%s: a request at %s to %s carries its Idempotency-Key" % (name, iso(t), path))
+            if applied and not rows:
+                add("s4", sid, t_ref, "%s: committed but no execution row" % name)
+            if len({e["scheduled_us"] for e in rows}) > 1:
+                add("s4", sid, t_ref, "%s: attempts of several scheduled times %s" % (
+                    name, sorted({e["scheduled_us"] for e in rows})))
+        if applied and sched is not None and c.get("t_call") is not None:
+            mode = a.get("run_at_mode", "none")
+            if mode == "abs":
+                lo = hi = a["run_at_us"] / 1e6
+            elif mode == "rel":          # now(): the transaction's start (BEGIN .. the call), or the statement's
+                lo = c["t_begin"] + a["delay"]
+                hi = (c["t_call"] if c.get("mode") == "txn" else c["t_end"]) + a["delay"]
+            else:                        # clock_timestamp() inside the call
+                lo, hi = c["t_call"], c["t_end"]
+            if mode == "abs" and rows[0]["scheduled_us"] != a["run_at_us"] or \
+                    not lo - SEND_CLOCK_SLACK <= sched <= hi + SEND_CLOCK_SLACK:
+                add("s4", sid, sched, "%s: run_at %s (%s) but its run is scheduled for %s" % (
+                    name, mode, iso(lo) if lo == hi else "%s .. %s" % (iso(lo), iso(hi)), iso(sched)))
+        # s6: a cancel that returned n >= 1 stopped it; nothing else cancels
+        done = [x for x in cancels.get(sid, ()) if x["outcome"] == "committed" and (x.get("result") or 0) >= 1]
+        maybe = [x for x in cancels.get(sid, ()) if x["outcome"] == "unknown"]
+        cancelled_rows = [e for e in rows if e["status"] == "cancelled"]
+        for x in done:
+            cnt["cancelled"] += 1
+            if not cancelled_rows:
+                add("s6", sid, t_ref, "%s: cancel at %s returned %s but no attempt is cancelled (%s)"
+                    % (name, iso(x["t_end"]), x.get("result"), show(rows)))
+            elif rows[-1]["status"] != "cancelled":
+                add("s6", sid, t_ref, "%s: cancelled at %s, yet a later attempt exists (%s)" % (name, iso(x["t_end"]), show(rows)))
+            late = [h for h in hits if h[0] > x["t_end"]]
+            if late:
+                add("s6", sid, t_ref, "%s: cancelled (committed at %s, returned %s) but reached the sink at %s"
+                    % (name, iso(x["t_end"]), x.get("result"), ", ".join(iso(h[0]) for h in late)))
+        if cancelled_rows and not done and not maybe:
+            add("s6", sid, t_ref, "%s: %s, with no committed cancel() of it" % (name, show(rows)))
+        cancelled = bool(done) or (bool(maybe) and bool(cancelled_rows))
+        if not applied:
+            continue
+        late_due = sched is not None and sched > t_stop - SEND_DRAIN
+        final = rows[-1] if rows else None
+        # s3 (at most once): a committed ATMOST_ONCE send
+        if typ == "ATMOST_ONCE" and c["outcome"] == "committed" and len(hits) > 1:
+            add("s3", sid, t_ref, "%s: reached the sink %d times (at %s); expected at most once"
+                % (name, len(hits), ", ".join(iso(h[0]) for h in hits)))
+        if hits or cancelled:
+            continue
+        if late_due:
+            cnt["due at the end"] += 1
+            continue
+        if typ == "ATLEAST_ONCE":
+            add("s2", sid, t_ref, "%s: never reached the sink (%s); expected at least once" % (
+                name, show(rows) if rows else "no execution row"))
+            continue
+        # s3 (at least once): unless lost to a kill -9 between its call and that attempt's end
+        if final is not None and final["status"] == "lost":
+            lo = max(c["t_call"], t_ref - 1.0)
+            hi = final.get("finished_at") or float("inf")
+            if any(lo <= k <= hi for k in faults.kills):
+                cnt["lost"] += 1
+                continue
+            add("s3", sid, t_ref, "%s: lost with no kill -9 between %s and %s" % (name, iso(lo), iso(hi)))
+            continue
+        add("s3", sid, t_ref, "%s: never reached the sink (%s); expected once (or lost in a crash)" % (
+            name, show(rows) if rows else "no execution row"))
+    # requests with a tag no send call made
+    made = {c["args"]["tag"] for c in sends}
+    for tag, hits in sorted(hits_of.items()):
+        if tag not in made:
+            add("s1", None, hits[0][0], "requests to %s (tag s=%d) no send call made" % (hits[0][2], tag))
+    cnt["cancel calls"] = sum(len(v) for v in cancels.values())
+    cnt["cancel errors"] = sum(1 for v in cancels.values() for x in v if x["outcome"] == "error")
+    cnt["cancel rolled back"] = sum(1 for v in cancels.values() for x in v if x["outcome"] == "rolled_back")
+    fig["sends"] = cnt
+
+
+# --------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------
 
@@ -591,8 +809,24 @@ def summary(d, r, detail=20):
                  "(%d explained a run); checked window %s .. %s"
                  % (fig["arrivals"], fig["stray"], fig["rows"], fig["jobs"], fig["triggers"], fig["triggers_used"],
                     iso(fig["window"][0]), iso(fig["window"][1])))
+    sc = fig.get("sends") or Counter()
+    if sc.get("sends"):
+        committed = sum(n for k, n in sc.items() if k.startswith("committed "))
+        lines.append("figures: sends %d: committed %d (ATLEAST_ONCE %d, ATMOST_ONCE %d), rolled back %d, error %d, "
+                     "unknown %d (re-read: %d committed, %d absent, %d never); cancelled %d (cancel calls %d: %d "
+                     "refused, %d rolled back); arrivals %d; ATMOST_ONCE lost in a crash %d; due at the end %d" % (
+                         sc["sends"], committed, sc.get("committed ATLEAST_ONCE", 0),
+                         sc.get("committed ATMOST_ONCE", 0),
+                         sum(n for k, n in sc.items() if k.startswith("rolled_back ")),
+                         sum(n for k, n in sc.items() if k.startswith("error ")),
+                         sum(n for k, n in sc.items() if k.startswith("unknown A")),
+                         sc.get("unknown resolved committed", 0), sc.get("unknown resolved absent", 0),
+                         sc.get("unknown resolved never re-read", 0), sc.get("cancelled", 0),
+                         sc.get("cancel calls", 0), sc.get("cancel errors", 0), sc.get("cancel rolled back", 0),
+                         sc.get("hits", 0), sc.get("lost", 0), sc.get("due at the end", 0)))
     lines.append("figures: violations %d: %s" % (len(r.violations),
-                                                  " ".join("%s=%d" % (k, r.by_rule.get(k, 0)) for k in RULES)))
+                                                  " ".join("%s=%d" % (k, r.by_rule.get(k, 0))
+                                                           for k in list(RULES) + list(SEND_RULES))))
     for v in r.violations[:detail]:
         lines.append("  violation %s: job %s, scheduled %s: %s" % (
             v["rule"], v["job"], iso(v["scheduled"]), v["what"]))
@@ -689,7 +923,96 @@ def synthetic():
         call("pause", j, T_END - 1.0, T_END - 0.9, state(j, sched, False, typ, T_END - 0.95))
     meta = {"t_first_create": T0 - 0.04, "t_api_end": T_END - 2.0, "t_dump": T_END}
     jobs = [{"id": 1, "type": "ATMOST_ONCE"}, {"id": 2, "type": "ATLEAST_ONCE"}, {"id": 3, "type": "ATLEAST_ONCE"}]
-    return Data(meta, hist, arrivals, rows, jobs)
+    d = Data(meta, hist, arrivals, rows, jobs)
+    synthetic_sends(d)
+    return d
+
+
+def send_hit(d, tag, key, t, path=None):
+    """A request of the send tagged `tag` reaching the sink at t with Idempotency-Key `key`."""
+    path = path or "/ok?s=%d" % tag
+    d.send_hits.append((t, tag, key, path))
+    k = parse_key(key)
+    if k is not None:
+        d.arrivals.append((t, k[0], k[1], path))
+
+
+def skey(sid, t):
+    return "jobsched-%d-%d" % (sid, us(t))
+
+
+def synthetic_sends(d):
+    """Sends in the clean run (ids 101-107, tags s=1..7; the kill -9 at +40.3, worker back at +42):
+
+    s=1  id 101 ATLEAST_ONCE, autocommit at +5.0, run_at NULL: scheduled +5.005, one arrival
+    s=2  id 102 in a transaction rolled back: nothing
+    s=3  id 103 ATMOST_ONCE, run_at +12.5 (absolute) sent at +10: one arrival at +12.501
+    s=4  id 104 ATLEAST_ONCE, run_at now() + 5 s in a transaction begun at +30 (call +31, commit +31.5):
+         scheduled +35.3; cancelled at +32 (returned 1): its attempt cancelled, no arrival
+    s=5  id 105 ATMOST_ONCE at +40.1: lost in the kill -9, no arrival
+    s=6  id 106 ATMOST_ONCE at +40.25, outcome unknown (re-read at +42.1 found it): one arrival at +42.2
+    s=7  id 107 ATLEAST_ONCE /fail, max_retries 1, at +50: two failed attempts, two arrivals
+    """
+    rid = [5000]
+
+    def send(tag, sid, typ, t_call, t_end, outcome="committed", t_begin=None, mode="none", delay=None, **kw):
+        args = {"tag": tag, "url": "http://127.0.0.1:1/%s?s=%d" % ("fail" if tag == 7 else "ok", tag), "type": typ,
+                "max_retries": 1, "run_at_mode": mode}
+        if delay is not None:
+            args["delay"] = delay
+        args.update(kw)
+        c = {"ev": "call", "session": "s", "kind": "send", "args": args, "send": sid, "result": sid,
+             "t_begin": t_call if t_begin is None else t_begin, "t_call": t_call, "t_end": t_end, "outcome": outcome,
+             "mode": "autocommit" if t_begin is None else "txn"}
+        d.calls.append(c)
+        if outcome in ("committed", "unknown"):
+            d.jobs.append({"id": sid, "type": typ, "kind": "send"})
+        return c
+
+    def row(sid, t, attempt=1, status="succeeded", sends=1, finished=None):
+        rid[0] += 1
+        d.executions.append({"id": rid[0], "job_id": sid, "scheduled_us": us(t), "attempt": attempt,
+                             "status": status, "sends": sends, "started_at": t, "finished_at": finished or t + 0.003})
+
+    send(1, 101, "ATLEAST_ONCE", T0 + 5.0, T0 + 5.01)
+    row(101, T0 + 5.005)
+    send_hit(d, 1, skey(101, T0 + 5.005), T0 + 5.007)
+    send(2, 102, "ATMOST_ONCE", T0 + 6.5, T0 + 7.0, outcome="rolled_back", t_begin=T0 + 6.0)
+    send(3, 103, "ATMOST_ONCE", T0 + 10.0, T0 + 10.02, mode="abs", delay=2.5, run_at_us=us(T0 + 12.5))
+    row(103, T0 + 12.5)
+    send_hit(d, 3, skey(103, T0 + 12.5), T0 + 12.501)
+    send(4, 104, "ATLEAST_ONCE", T0 + 31.0, T0 + 31.5, t_begin=T0 + 30.0, mode="rel", delay=5.0)
+    d.calls.append({"ev": "call", "session": "s", "kind": "cancel", "args": {"send_id": 104}, "send": 104,
+                    "result": 1, "t_begin": T0 + 32.0, "t_call": T0 + 32.0, "t_end": T0 + 32.01,
+                    "outcome": "committed", "mode": "autocommit"})
+    row(104, T0 + 35.3, status="cancelled", sends=0, finished=T0 + 32.005)
+    send(5, 105, "ATMOST_ONCE", T0 + 40.1, T0 + 40.11)
+    row(105, T0 + 40.105, status="lost", finished=T0 + 42.5)
+    c = send(6, 106, "ATMOST_ONCE", T0 + 40.25, T0 + 40.35, outcome="unknown")
+    c["reread"] = {"send": 106, "t_done": T0 + 42.1}
+    row(106, T0 + 40.26, finished=T0 + 42.21)
+    send_hit(d, 6, skey(106, T0 + 40.26), T0 + 42.2)
+    send(7, 107, "ATLEAST_ONCE", T0 + 50.0, T0 + 50.01)
+    row(107, T0 + 50.005, status="failed", finished=T0 + 50.01)
+    row(107, T0 + 50.005, attempt=2, status="failed", finished=T0 + 51.11)
+    send_hit(d, 7, skey(107, T0 + 50.005), T0 + 50.006, "/fail?s=7")
+    send_hit(d, 7, skey(107, T0 + 50.005), T0 + 51.1, "/fail?s=7")
+
+
+def send_call_of(d, tag):
+    return next(c for c in d.calls if c["kind"] == "send" and c["args"]["tag"] == tag)
+
+
+def drop_send_hits(tag):
+    def f(d):
+        gone = {(h[0], h[3]) for h in d.send_hits if h[1] == tag}
+        d.send_hits = [h for h in d.send_hits if h[1] != tag]
+        d.arrivals = [a for a in d.arrivals if (a[0], a[3]) not in gone]
+    return f
+
+
+def send_rows(d, sid):
+    return [e for e in d.executions if e["job_id"] == sid]
 
 
 def drop_arrival(job, t):
@@ -747,6 +1070,11 @@ def self_test_cases():
                 g(d)
         return f
 
+    def due_at_the_end(d):
+        d.calls.remove(next(c for c in d.calls if c["kind"] == "cancel"))
+        send_call_of(d, 4).update(t_begin=T_END - 6.0, t_call=T_END - 5.5, t_end=T_END - 5.4)
+        send_rows(d, 104)[0].update(scheduled_us=us(T_END - 1.0), status="retrying", sends=0, finished_at=None)
+
     return [
         ("the clean run", None, lambda d: None),
         ("an ATMOST_ONCE run reaching the sink twice", "a", add_arrival(1, T0 + 10)),
@@ -785,6 +1113,50 @@ def self_test_cases():
         ("the lost run when the kill was a clean restart", "f",
          lambda d: d.faults[0].update(kind="restart_fast")),
         ("a fault after which the worker never came back", "w", lambda d: d.faults[0].update(t_worker_back=None)),
+        # sends (synthetic_sends)
+        ("sends: an ATMOST_ONCE send lost in the kill -9 (s=5), one with an unknown outcome sent once: fine",
+         None, lambda d: None),
+        ("a rolled-back send (s=2) reaching the sink", "s1",
+         lambda d: send_hit(d, 2, skey(102, T0 + 6.5), T0 + 7.1)),
+        ("an execution row of the rolled-back send", "s1",
+         lambda d: d.executions.append({"id": 9001, "job_id": 102, "scheduled_us": us(T0 + 6.5), "attempt": 1,
+                                        "status": "succeeded", "sends": 1, "finished_at": T0 + 7.2})),
+        ("a send with an unknown outcome the re-read did not find, reaching the sink", "s1",
+         lambda d: send_call_of(d, 6)["reread"].update(send=None)),
+        ("a request tagged s=99, which no send call made", "s1",
+         lambda d: send_hit(d, 99, skey(199, T0 + 20), T0 + 20.1)),
+        ("a committed ATLEAST_ONCE send (s=1) never arriving", "s2", drop_send_hits(1)),
+        ("the cancel of s=4 rolled back, s=4 never arriving", "s2",
+         lambda d: next(c for c in d.calls if c["kind"] == "cancel").update(outcome="rolled_back")),
+        ("... s=4 not cancelled, due 1 s before the dump, not arrived yet: fine", None, due_at_the_end),
+        ("a committed ATMOST_ONCE send (s=3) arriving twice", "s3",
+         lambda d: send_hit(d, 3, skey(103, T0 + 12.5), T0 + 12.6)),
+        ("a committed ATMOST_ONCE send (s=3) never arriving, recorded succeeded", "s3", drop_send_hits(3)),
+        ("the ATMOST_ONCE send s=5 lost with no kill -9", "s3", lambda d: d.faults[0].update(kind="restart_fast")),
+        ("s=3 arriving with the Idempotency-Key of another send", "s4",
+         both(drop_send_hits(3), lambda d: send_hit(d, 3, skey(101, T0 + 12.5), T0 + 12.501))),
+        ("s=3 arriving with a key of another time", "s4",
+         both(drop_send_hits(3), lambda d: send_hit(d, 3, skey(103, T0 + 12.0), T0 + 12.501))),
+        ("s=1 arriving without an Idempotency-Key", "s4",
+         both(drop_send_hits(1), lambda d: send_hit(d, 1, None, T0 + 5.007))),
+        ("s=3's run scheduled 1 s off the run_at it asked for", "s4",
+         both(drop_send_hits(3), lambda d: send_rows(d, 103)[0].update(scheduled_us=us(T0 + 13.5)),
+              lambda d: send_hit(d, 3, skey(103, T0 + 13.5), T0 + 13.501))),
+        ("s=4's run (now() + 5 s) scheduled from its call's time, not its transaction's start", "s4",
+         lambda d: send_rows(d, 104)[0].update(scheduled_us=us(T0 + 36.5))),
+        ("a request to another URL with s=1's Idempotency-Key", "s4",
+         lambda d: d.arrivals.append((T0 + 8.0, 101, us(T0 + 5.005), "/ok?j=1"))),
+        ("the ATMOST_ONCE send with an unknown outcome (s=6) arriving twice", "s5",
+         lambda d: send_hit(d, 6, skey(106, T0 + 40.26), T0 + 42.3)),
+        ("... the same, never re-read", "s5",
+         both(lambda d: send_call_of(d, 6).update(reread=None),
+              lambda d: send_hit(d, 6, skey(106, T0 + 40.26), T0 + 42.3))),
+        ("the cancelled send s=4 arriving after its cancel", "s6",
+         lambda d: send_hit(d, 4, skey(104, T0 + 35.3), T0 + 35.31)),
+        ("s=4's attempt cancelled with no cancel() call", "s6",
+         lambda d: d.calls.remove(next(c for c in d.calls if c["kind"] == "cancel"))),
+        ("a cancel that returned 1 but s=4's attempt succeeded", "s6",
+         lambda d: send_rows(d, 104)[0].update(status="succeeded", sends=1)),
     ]
 
 
