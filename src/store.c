@@ -193,22 +193,14 @@ static const char *next_due_sql =
  * session (a delete_job in a long transaction) is not waited for: its id
  * comes back in the last column, to be written later.
  */
-#define WRITE_RESULTS_SQL(lock_clause) \
+#define WRITE_RESULTS_SQL(take_runs, busy_runs) \
 "WITH r AS (" \
 "  SELECT * FROM unnest($1::int8[], $2::bool[], $3::bool[], $4::int4[]," \
 "                       $5::timestamptz[], $6::timestamptz[], $7::text[], $8::text[]," \
 "                       $9::int8[], $10::timestamptz[], $11::int4[])" \
 "    AS r(id, ok, timed_out, http_status, started_at, finished_at, body, error," \
 "         job_id, scheduled_for, attempt)" \
-"), mine AS (" \
-"  SELECT e.ctid AS tid, e.id FROM r JOIN jobsched.runs e" \
-"    ON e.job_id = r.job_id AND e.scheduled_for = r.scheduled_for AND e.attempt = r.attempt" \
-"   AND e.id = r.id" \
-"  WHERE e.status = 'running'" \
-lock_clause \
-"), done AS (" \
-"  DELETE FROM jobsched.runs e USING r" \
-"  WHERE e.ctid = ANY (ARRAY(SELECT tid FROM mine)) AND e.id = r.id" \
+take_runs \
 "  RETURNING e.id, e.job_id, e.scheduled_for, e.attempt, e.sends," \
 "    CASE WHEN r.ok THEN 'succeeded' WHEN r.timed_out THEN 'timed_out' ELSE 'failed' END AS status," \
 "    r.ok, r.http_status, r.started_at, r.finished_at, r.body, r.error" \
@@ -239,21 +231,36 @@ lock_clause \
 "  RETURNING id" \
 ")" \
 "SELECT (SELECT count(*) FROM retried), (SELECT min(retry_at) FROM retried)," \
-"       (SELECT count(*) FROM alerted)," \
-"       ARRAY(SELECT e.id FROM r JOIN jobsched.runs e" \
-"               ON e.job_id = r.job_id AND e.scheduled_for = r.scheduled_for" \
-"              AND e.attempt = r.attempt AND e.id = r.id" \
-"             WHERE e.status = 'running' AND e.id NOT IN (SELECT id FROM mine))"
+"       (SELECT count(*) FROM alerted), " busy_runs
 
 /*
- * Most batches lock nothing: their runs are the worker's alone.  This one
- * deletes them without a row lock first (the lock would be one more WAL
- * record per run), waiting at most a few milliseconds for a row another
- * session holds; then the batch is written again with the statement above,
- * which skips such rows.
+ * The statement in two forms.  Most batches lock nothing: their runs are
+ * the worker's alone, and the second form deletes them by their key without
+ * a row lock (the lock would be one more WAL record per run, and the busy
+ * list one more lookup), waiting at most a few milliseconds for a row
+ * another session holds.  If it gives up, the batch is written again with
+ * the first, which skips (FOR UPDATE SKIP LOCKED) and returns such rows.
  */
-static const char *write_results_sql = WRITE_RESULTS_SQL("  FOR UPDATE OF e SKIP LOCKED");
-static const char *write_results_unlocked_sql = WRITE_RESULTS_SQL("");
+static const char *write_results_sql = WRITE_RESULTS_SQL(
+"), mine AS ("
+"  SELECT e.ctid AS tid, e.id FROM r JOIN jobsched.runs e"
+"    ON e.job_id = r.job_id AND e.scheduled_for = r.scheduled_for AND e.attempt = r.attempt"
+"   AND e.id = r.id"
+"  WHERE e.status = 'running'"
+"  FOR UPDATE OF e SKIP LOCKED"
+"), done AS ("
+"  DELETE FROM jobsched.runs e USING r"
+"  WHERE e.ctid = ANY (ARRAY(SELECT tid FROM mine)) AND e.id = r.id",
+"ARRAY(SELECT e.id FROM r JOIN jobsched.runs e"
+"        ON e.job_id = r.job_id AND e.scheduled_for = r.scheduled_for"
+"       AND e.attempt = r.attempt AND e.id = r.id"
+"      WHERE e.status = 'running' AND e.id NOT IN (SELECT id FROM mine))");
+static const char *write_results_unlocked_sql = WRITE_RESULTS_SQL(
+"), done AS ("
+"  DELETE FROM jobsched.runs e USING r"
+"  WHERE e.job_id = r.job_id AND e.scheduled_for = r.scheduled_for AND e.attempt = r.attempt"
+"    AND e.id = r.id AND e.status = 'running'",
+"'{}'::int8[]");
 
 
 /*
@@ -988,6 +995,8 @@ write_unlocked(Datum *args, Oid *argtypes)
 	PG_TRY();
 	{
 		set_local("lock_timeout", "5ms");
+		/* each result's run found by its key, in the one index of runs */
+		plan_joins_by_index();
 		execute(prepared(&write_results_unlocked_plan, write_results_unlocked_sql, 11, argtypes),
 				args, NULL, SPI_OK_SELECT);
 		ReleaseCurrentSubTransaction();
