@@ -276,7 +276,9 @@ prefill() {   # prefill LO HI N JOBS: N finished runs scheduled evenly over [LO,
   local lo=$1 hi=$2 n=$3 jobs=$4 rel cols="" vals="" c missing
   (( n > 0 )) || return 0
   if [ -n "${PREFILL_SQL:-}" ]; then
-    psql -qAtX -v ON_ERROR_STOP=1 -v lo="$lo" -v hi="$hi" -v n="$n" -v jobs="$jobs" -f "$PREFILL_SQL" >/dev/null
+    # retention_min: the retention the run will have (retention_run's rmin), so that partitions fit it
+    psql -qAtX -v ON_ERROR_STOP=1 -v lo="$lo" -v hi="$hi" -v n="$n" -v jobs="$jobs" \
+      -v retention_min="${rmin:-0}" -f "$PREFILL_SQL" >/dev/null
     return
   fi
   rel=$(history_target) || return 1

@@ -1,14 +1,17 @@
 -- bench/history.sh PREFILL_SQL for jobsched 1.1: :n finished runs of :jobs jobs scheduled evenly over
 -- [:lo, :hi) (Unix seconds), appended to jobsched.history in time order.  The partitions for that range are made
--- first, of the period the worker uses for the server's jobsched.history_retention (jobsched.history_period()), on
--- the same boundaries, so that they fit with the ones the worker makes.
+-- first, of the period the worker uses for the run's retention (:retention_min, jobsched.history_period()), on the
+-- same boundaries, so that they fit with the ones the worker makes.  (2026-12-01's run used the server's setting,
+-- 0 during the pre-fill: one-day partitions, never dropped at 1 h or 24 h -- scenario 3's after figures are void.)
 -- A build without jobsched.history (before 1.1's storage) gets the same rows in its executions table.
 SELECT to_regclass('jobsched.history') IS NOT NULL AS partitioned \gset
 \if :partitioned
-SELECT set_config('prefill.lo', :'lo', false), set_config('prefill.hi', :'hi', false);
+SELECT set_config('prefill.lo', :'lo', false), set_config('prefill.hi', :'hi', false),
+	   set_config('prefill.retention_min', :'retention_min', false);
 DO $$
 DECLARE
-	period interval := jobsched.history_period(make_interval(mins => current_setting('jobsched.history_retention')::int));
+	-- the retention of the run that follows (history.sh passes it; the server's may still be 0 then)
+	period interval := jobsched.history_period(make_interval(mins => current_setting('prefill.retention_min')::int));
 	lo timestamptz := date_bin(period, to_timestamp(current_setting('prefill.lo')::float8), timestamptz '2000-01-01 00:00:00+00');
 	hi timestamptz := to_timestamp(current_setting('prefill.hi')::float8);
 	part text;
