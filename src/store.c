@@ -156,26 +156,27 @@ static const char *insert_executions_sql =
 "  RETURNING id, job_id";
 
 /*
- * Retries (and triggered runs, and runs put back at a clean stop) that are
- * due.  A retry written while its job was being deleted can outlive the job
+ * Retries (and triggered runs, sends, and runs put back at a clean stop)
+ * that are due.  runs has no index on id: the rows locked here are found
+ * again by their ctid (stable while we hold the lock), one TID lookup each.  A retry written while its job was being deleted can outlive the job
  * (delete_job did not see it yet): it is deleted here, when it comes due,
  * rather than wake the worker for ever.
  */
 static const char *claim_retries_sql =
 "WITH due AS ("
-"  SELECT id FROM jobsched.runs"
+"  SELECT ctid AS tid, job_id FROM jobsched.runs"
 "  WHERE status = 'retrying' AND retry_at <= $1"
 "  ORDER BY retry_at"
 "  LIMIT $2"
 "  FOR UPDATE SKIP LOCKED"
 "), orphans AS ("
 "  DELETE FROM jobsched.runs e USING due"
-"  WHERE e.id = due.id AND NOT EXISTS (SELECT 1 FROM jobsched.jobs j WHERE j.id = e.job_id)"
+"  WHERE e.ctid = due.tid AND NOT EXISTS (SELECT 1 FROM jobsched.jobs j WHERE j.id = due.job_id)"
 ")"
 "UPDATE jobsched.runs e"
 "  SET status = 'running', started_at = greatest(e.retry_at, $3), sends = e.sends + 1"
 "  FROM due, jobsched.jobs j"
-"  WHERE e.id = due.id AND j.id = e.job_id"
+"  WHERE e.ctid = due.tid AND j.id = e.job_id"
 "  RETURNING e.id, e.job_id, e.scheduled_for, e.retry_at, true, "
 JOB_REQUEST_FIELDS("j") ", false, e.attempt";
 
@@ -272,17 +273,17 @@ static const char *write_results_unlocked_sql = WRITE_RESULTS_SQL(
  */
 static const char *recover_sql =
 "WITH orphan AS ("
-"  SELECT e.id, e.job_id, e.attempt, j.type, j.url, j.method"
+"  SELECT e.ctid AS tid, e.id, e.job_id, e.attempt, j.type, j.url, j.method"
 "  FROM jobsched.runs e LEFT JOIN jobsched.jobs j ON j.id = e.job_id"
 "  WHERE e.status = 'running' AND ($2 IS NULL OR e.id = ANY ($2))"
 "  FOR UPDATE OF e SKIP LOCKED"
 "), resend AS ("
 "  UPDATE jobsched.runs e SET status = 'retrying', retry_at = $1"
-"  FROM orphan o WHERE e.id = o.id AND o.type = 'ATLEAST_ONCE'"
+"  FROM orphan o WHERE e.ctid = o.tid AND o.type = 'ATLEAST_ONCE'"
 "  RETURNING e.id"
 "), lost AS ("
 "  DELETE FROM jobsched.runs e"
-"  USING orphan o WHERE e.id = o.id AND o.type IS DISTINCT FROM 'ATLEAST_ONCE'"
+"  USING orphan o WHERE e.ctid = o.tid AND o.type IS DISTINCT FROM 'ATLEAST_ONCE'"
 "  RETURNING e.id, e.job_id, e.scheduled_for, e.attempt, e.started_at, e.sends, o.url, o.method,"
 "    'the scheduler stopped while this request was in flight; an ATMOST_ONCE run is never sent twice' AS error"
 "), recorded AS ("
@@ -302,12 +303,15 @@ static const char *recover_sql =
 
 /* A run claimed but never sent (the worker is stopping): send it later. */
 static const char *requeue_sql =
+"WITH r AS ("
+"  SELECT * FROM unnest($1::int8[], $2::timestamptz[]) AS r(id, send_at)"
+"), mine AS ("
+"  SELECT x.ctid AS tid, r.send_at FROM r JOIN jobsched.runs x ON x.id = r.id"
+"  WHERE x.status = 'running' FOR UPDATE OF x SKIP LOCKED"
+")"
 "UPDATE jobsched.runs e"
-"  SET status = 'retrying', retry_at = r.send_at, sends = greatest(e.sends - 1, 0)"
-"  FROM unnest($1::int8[], $2::timestamptz[]) AS r(id, send_at)"
-"  WHERE e.id = r.id AND e.id IN ("
-"    SELECT x.id FROM unnest($1::int8[]) AS u(id) JOIN jobsched.runs x ON x.id = u.id"
-"    WHERE x.status = 'running' FOR UPDATE OF x SKIP LOCKED)";
+"  SET status = 'retrying', retry_at = m.send_at, sends = greatest(e.sends - 1, 0)"
+"  FROM mine m WHERE e.ctid = m.tid";
 
 /*
  * History past the retention goes a partition at a time
