@@ -95,7 +95,7 @@ enum ClaimColumn
  * Due jobs are found through due_bucket (the 10-second step of
  * next_run_at), which a claim changes only when the job moves to another
  * step: the other claims are HOT updates of the job row (see the 1.1 update
- * script).  $4: the step of the horizon.
+ * script).
  */
 static const char *claim_jobs_sql =
 "WITH due AS ("
@@ -106,7 +106,7 @@ static const char *claim_jobs_sql =
 "                   (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = 'jobsched_user'),"
 "                   'MEMBER'))) AS owner_ok"
 "  FROM jobsched.jobs"
-"  WHERE due_bucket <= $4 AND next_run_at <= $1"
+"  WHERE due_bucket <= jobsched.due_bucket($1) AND next_run_at <= $1"
 "  ORDER BY next_run_at"
 "  LIMIT $2"
 "  FOR UPDATE SKIP LOCKED"
@@ -118,7 +118,7 @@ static const char *claim_jobs_sql =
 "UPDATE jobsched.jobs j"
 "  SET next_run_at = a.next_at,"
 "    last_claimed_for = a.next_run_at,"
-"    due_bucket = floor(extract(epoch FROM a.next_at) / 10)::int8"
+"    due_bucket = jobsched.due_bucket(a.next_at)"
 "  FROM advanced a"
 "  WHERE j.id = a.id"
 "  RETURNING NULL::int8, j.id, a.next_run_at, a.next_run_at,"
@@ -336,7 +336,6 @@ static const char *purge_sql =
 "       jobsched.purge_sends($1, $2)";
 
 static void set_local(const char *name, const char *value);
-static int64 due_bucket(TimestampTz t);
 static void plan_joins_by_index(void);
 static void plan_for_these_arguments(void);
 static void skip_commit_flush(void);
@@ -832,8 +831,8 @@ int
 store_claim(TimestampTz now, TimestampTz horizon, int limit,
 			StoreClaimedCallback claimed, void *arg, TimestampTz *next_due)
 {
-	Oid			argtypes[4] = {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID, INT8OID};
-	Datum		values[4];
+	Oid			argtypes[3] = {TIMESTAMPTZOID, INT4OID, TIMESTAMPTZOID};
+	Datum		values[3];
 	MemoryContext caller = CurrentMemoryContext;
 	HttpRequest **requests = palloc0(limit * sizeof(HttpRequest *));
 	volatile int nrequests = 0; /* requests claimed so far, all kinds */
@@ -859,8 +858,7 @@ store_claim(TimestampTz now, TimestampTz horizon, int limit,
 			values[0] = TimestampTzGetDatum(horizon);
 			values[1] = Int32GetDatum(limit - nretries);
 			values[2] = TimestampTzGetDatum(now - (TimestampTz) jobsched_misfire_grace * USECS_PER_SEC);
-			values[3] = Int64GetDatum(due_bucket(horizon));
-			execute(prepared(&claim_jobs_plan, claim_jobs_sql, 4, argtypes),
+			execute(prepared(&claim_jobs_plan, claim_jobs_sql, 3, argtypes),
 					values, NULL, SPI_OK_UPDATE_RETURNING);
 			locked = (int) SPI_processed;
 			nfire = requests_from_claim(requests + nrequests);
@@ -910,16 +908,6 @@ store_claim(TimestampTz now, TimestampTz horizon, int limit,
 	}
 	pfree(requests);
 	return locked + nretries;
-}
-
-/* jobsched.due_bucket(): the 10-second step of a time, floored. */
-static int64
-due_bucket(TimestampTz t)
-{
-	int64		unix_us = (int64) t + UNIX_TO_POSTGRES_USECS;
-	int64		step = 10 * USECS_PER_SEC;
-
-	return unix_us >= 0 ? unix_us / step : -((-unix_us + step - 1) / step);
 }
 
 /* Claim up to "limit" retries due by "horizon" into "requests"; how many. */
