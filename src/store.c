@@ -158,32 +158,58 @@ static const char *insert_executions_sql =
 /*
  * Retries (and triggered runs, sends, and runs put back at a clean stop)
  * that are due.  runs has no index on id: the rows locked here are found
- * again by their ctid (stable while we hold the lock), one TID lookup each.  A retry written while its job was being deleted can outlive the job
- * (delete_job did not see it yet): it is deleted here, when it comes due,
- * rather than wake the worker for ever.
+ * again by their ctid (stable while we hold the lock), one TID lookup each,
+ * and each job by its key (see RUNS_BY_KEY for why the lookups are written
+ * as LATERAL ... OFFSET 0).  A retry written while its job was being
+ * deleted can outlive the job (delete_job did not see it yet): it is
+ * deleted here, when it comes due, rather than wake the worker for ever.
  */
 static const char *claim_retries_sql =
 "WITH due AS ("
-"  SELECT ctid AS tid, job_id FROM jobsched.runs"
-"  WHERE status = 'retrying' AND retry_at <= $1"
-"  ORDER BY retry_at"
-"  LIMIT $2"
-"  FOR UPDATE SKIP LOCKED"
+"  SELECT d.tid, j.id IS NOT NULL AS has_job FROM ("
+"    SELECT ctid AS tid, job_id FROM jobsched.runs"
+"    WHERE status = 'retrying' AND retry_at <= $1"
+"    ORDER BY retry_at"
+"    LIMIT $2"
+"    FOR UPDATE SKIP LOCKED) d"
+"  LEFT JOIN LATERAL (SELECT j.id FROM jobsched.jobs j WHERE j.id = d.job_id OFFSET 0) j ON true"
 "), orphans AS ("
-"  DELETE FROM jobsched.runs e USING due"
-"  WHERE e.ctid = due.tid AND NOT EXISTS (SELECT 1 FROM jobsched.jobs j WHERE j.id = due.job_id)"
-")"
-"UPDATE jobsched.runs e"
+"  DELETE FROM jobsched.runs e"
+"  WHERE e.ctid = ANY (ARRAY(SELECT tid FROM due WHERE NOT has_job))"
+"), moved AS ("
+"  UPDATE jobsched.runs e"
 "  SET status = 'running', started_at = greatest(e.retry_at, $3), sends = e.sends + 1"
-"  FROM due, jobsched.jobs j"
-"  WHERE e.ctid = due.tid AND j.id = e.job_id"
-"  RETURNING e.id, e.job_id, e.scheduled_for, e.retry_at, true, "
-JOB_REQUEST_FIELDS("j") ", false, e.attempt";
+"  WHERE e.ctid = ANY (ARRAY(SELECT tid FROM due WHERE has_job))"
+"  RETURNING e.id, e.job_id, e.scheduled_for, e.retry_at, e.attempt"
+")"
+"SELECT m.id, m.job_id, m.scheduled_for, m.retry_at, true, "
+JOB_REQUEST_FIELDS("j") ", false, m.attempt"
+"  FROM moved m"
+"  CROSS JOIN LATERAL (SELECT * FROM jobsched.jobs j WHERE j.id = m.job_id OFFSET 0) j";
 
 static const char *next_due_sql =
 "SELECT least((SELECT min(next_run_at) FROM jobsched.jobs"
 "              WHERE due_bucket = (SELECT min(due_bucket) FROM jobsched.jobs)),"
 "             (SELECT min(retry_at) FROM jobsched.runs WHERE status = 'retrying'))";
+
+/*
+ * Each result's run, found by its key in the one index of runs.  runs is a
+ * queue: its statistics describe what it held when ANALYZE last looked (say
+ * 20,000 sends waiting for tomorrow and nothing running), and a join the
+ * planner may order freely was then planned with runs outside and the
+ * results rescanned for each of its rows: every run read once per result,
+ * the worker down to 70 runs a second (test 017).  A LATERAL subquery with
+ * OFFSET 0 is not flattened into a join: it is always the inner side, one
+ * index lookup per result, whatever the statistics say.  The rows are then
+ * deleted by ctid (a TID scan, no join either) and matched back by id
+ * through a hashed subplan ("IS TRUE" keeps it from becoming a join).
+ */
+#define RUNS_BY_KEY(cols, r, lock) \
+"  CROSS JOIN LATERAL (" \
+"    SELECT " cols " FROM jobsched.runs e" \
+"    WHERE e.job_id = " r ".job_id AND e.scheduled_for = " r ".scheduled_for" \
+"      AND e.attempt = " r ".attempt AND e.id = " r ".id AND e.status = 'running'" \
+"    OFFSET 0 " lock ") x"
 
 /*
  * Results, retries and alerts in one statement.  Each finished attempt
@@ -194,17 +220,24 @@ static const char *next_due_sql =
  * session (a delete_job in a long transaction) is not waited for: its id
  * comes back in the last column, to be written later.
  */
-#define WRITE_RESULTS_SQL(take_runs, busy_runs) \
+#define WRITE_RESULTS_SQL(lock, busy_runs) \
 "WITH r AS (" \
 "  SELECT * FROM unnest($1::int8[], $2::bool[], $3::bool[], $4::int4[]," \
 "                       $5::timestamptz[], $6::timestamptz[], $7::text[], $8::text[]," \
 "                       $9::int8[], $10::timestamptz[], $11::int4[])" \
 "    AS r(id, ok, timed_out, http_status, started_at, finished_at, body, error," \
 "         job_id, scheduled_for, attempt)" \
-take_runs \
-"  RETURNING e.id, e.job_id, e.scheduled_for, e.attempt, e.sends," \
-"    CASE WHEN r.ok THEN 'succeeded' WHEN r.timed_out THEN 'timed_out' ELSE 'failed' END AS status," \
-"    r.ok, r.http_status, r.started_at, r.finished_at, r.body, r.error" \
+"), found AS (" \
+"  SELECT r.*, x.tid, x.sends FROM r" \
+RUNS_BY_KEY("e.ctid AS tid, e.sends", "r", lock) \
+"), gone AS (" \
+"  DELETE FROM jobsched.runs e WHERE e.ctid = ANY (ARRAY(SELECT tid FROM found))" \
+"  RETURNING e.id" \
+"), done AS (" \
+"  SELECT f.id, f.job_id, f.scheduled_for, f.attempt, f.sends," \
+"    CASE WHEN f.ok THEN 'succeeded' WHEN f.timed_out THEN 'timed_out' ELSE 'failed' END AS status," \
+"    f.ok, f.http_status, f.started_at, f.finished_at, f.body, f.error" \
+"  FROM found f WHERE (f.id IN (SELECT id FROM gone)) IS TRUE" \
 "), recorded AS (" \
 "  INSERT INTO jobsched.history (id, job_id, scheduled_for, attempt, status, started_at," \
 "                                finished_at, http_status, response_body, error, sends)" \
@@ -213,7 +246,8 @@ take_runs \
 "), judged AS (" \
 "  SELECT d.*, j.url, j.method, j.retry_backoff," \
 "         (j.type = 'ATLEAST_ONCE' AND d.attempt <= j.max_retries) AS will_retry" \
-"  FROM done d JOIN jobsched.jobs j ON j.id = d.job_id" \
+"  FROM done d" \
+"  CROSS JOIN LATERAL (SELECT * FROM jobsched.jobs j WHERE j.id = d.job_id OFFSET 0) j" \
 "  WHERE NOT d.ok" \
 "), retried AS (" \
 "  INSERT INTO jobsched.runs (job_id, scheduled_for, attempt, status, retry_at)" \
@@ -236,32 +270,17 @@ take_runs \
 
 /*
  * The statement in two forms.  Most batches lock nothing: their runs are
- * the worker's alone, and the second form deletes them by their key without
- * a row lock (the lock would be one more WAL record per run, and the busy
- * list one more lookup), waiting at most a few milliseconds for a row
- * another session holds.  If it gives up, the batch is written again with
- * the first, which skips (FOR UPDATE SKIP LOCKED) and returns such rows.
+ * the worker's alone, and the second form deletes them without a row lock
+ * (the lock would be one more WAL record per run, and the busy list one
+ * more lookup), waiting at most a few milliseconds for a row another
+ * session holds.  If it gives up, the batch is written again with the
+ * first, which skips (FOR UPDATE SKIP LOCKED) and returns such rows.
  */
 static const char *write_results_sql = WRITE_RESULTS_SQL(
-"), mine AS ("
-"  SELECT e.ctid AS tid, e.id FROM r JOIN jobsched.runs e"
-"    ON e.job_id = r.job_id AND e.scheduled_for = r.scheduled_for AND e.attempt = r.attempt"
-"   AND e.id = r.id"
-"  WHERE e.status = 'running'"
-"  FOR UPDATE OF e SKIP LOCKED"
-"), done AS ("
-"  DELETE FROM jobsched.runs e USING r"
-"  WHERE e.ctid = ANY (ARRAY(SELECT tid FROM mine)) AND e.id = r.id",
-"ARRAY(SELECT e.id FROM r JOIN jobsched.runs e"
-"        ON e.job_id = r.job_id AND e.scheduled_for = r.scheduled_for"
-"       AND e.attempt = r.attempt AND e.id = r.id"
-"      WHERE e.status = 'running' AND e.id NOT IN (SELECT id FROM mine))");
-static const char *write_results_unlocked_sql = WRITE_RESULTS_SQL(
-"), done AS ("
-"  DELETE FROM jobsched.runs e USING r"
-"  WHERE e.job_id = r.job_id AND e.scheduled_for = r.scheduled_for AND e.attempt = r.attempt"
-"    AND e.id = r.id AND e.status = 'running'",
-"'{}'::int8[]");
+"FOR UPDATE OF e SKIP LOCKED",
+"ARRAY(SELECT x.id FROM r" RUNS_BY_KEY("e.id", "r", "")
+"      WHERE (x.id NOT IN (SELECT id FROM found)) IS TRUE)");
+static const char *write_results_unlocked_sql = WRITE_RESULTS_SQL("", "'{}'::int8[]");
 
 
 /*
@@ -273,18 +292,18 @@ static const char *write_results_unlocked_sql = WRITE_RESULTS_SQL(
  */
 static const char *recover_sql =
 "WITH orphan AS ("
-"  SELECT e.ctid AS tid, e.id, e.job_id, e.attempt, j.type, j.url, j.method"
+"  SELECT e.ctid AS tid, e.id, j.type"
 "  FROM jobsched.runs e LEFT JOIN jobsched.jobs j ON j.id = e.job_id"
 "  WHERE e.status = 'running' AND ($2 IS NULL OR e.id = ANY ($2))"
 "  FOR UPDATE OF e SKIP LOCKED"
 "), resend AS ("
 "  UPDATE jobsched.runs e SET status = 'retrying', retry_at = $1"
-"  FROM orphan o WHERE e.ctid = o.tid AND o.type = 'ATLEAST_ONCE'"
+"  WHERE e.ctid = ANY (ARRAY(SELECT tid FROM orphan WHERE type = 'ATLEAST_ONCE'))"
 "  RETURNING e.id"
 "), lost AS ("
 "  DELETE FROM jobsched.runs e"
-"  USING orphan o WHERE e.ctid = o.tid AND o.type IS DISTINCT FROM 'ATLEAST_ONCE'"
-"  RETURNING e.id, e.job_id, e.scheduled_for, e.attempt, e.started_at, e.sends, o.url, o.method,"
+"  WHERE e.ctid = ANY (ARRAY(SELECT tid FROM orphan WHERE type IS DISTINCT FROM 'ATLEAST_ONCE'))"
+"  RETURNING e.id, e.job_id, e.scheduled_for, e.attempt, e.started_at, e.sends,"
 "    'the scheduler stopped while this request was in flight; an ATMOST_ONCE run is never sent twice' AS error"
 "), recorded AS ("
 "  INSERT INTO jobsched.history (id, job_id, scheduled_for, attempt, status, started_at,"
@@ -292,8 +311,9 @@ static const char *recover_sql =
 "  SELECT id, job_id, scheduled_for, attempt, 'lost', started_at, $1, error, sends FROM lost"
 "), alerted AS ("
 "  INSERT INTO jobsched.alerts (job_id, execution_id, kind, url, message)"
-"  SELECT job_id, id, 'lost', url, format('%s %s lost: %s', method, url, error)"
-"  FROM lost WHERE url IS NOT NULL"
+"  SELECT l.job_id, l.id, 'lost', j.url, format('%s %s lost: %s', j.method, j.url, l.error)"
+"  FROM lost l"
+"  CROSS JOIN LATERAL (SELECT * FROM jobsched.jobs j WHERE j.id = l.job_id OFFSET 0) j"
 "  RETURNING id"
 ")"
 "SELECT (SELECT count(*) FROM resend), (SELECT count(*) FROM lost),"
@@ -301,17 +321,24 @@ static const char *recover_sql =
 "             WHERE e.status = 'running' AND ($2 IS NULL OR e.id = ANY ($2))"
 "               AND e.id NOT IN (SELECT id FROM orphan))";
 
-/* A run claimed but never sent (the worker is stopping): send it later. */
+/*
+ * A run claimed but never sent (the worker is stopping): send it later, at
+ * the time it was to go out (a retry's time, else its scheduled time: what
+ * the claim gave as send_at).  Found by its key, like a result
+ * (RUNS_BY_KEY), and updated by ctid.
+ */
 static const char *requeue_sql =
 "WITH r AS ("
-"  SELECT * FROM unnest($1::int8[], $2::timestamptz[]) AS r(id, send_at)"
+"  SELECT * FROM unnest($1::int8[], $2::int8[], $3::timestamptz[], $4::int4[])"
+"    AS r(id, job_id, scheduled_for, attempt)"
 "), mine AS ("
-"  SELECT x.ctid AS tid, r.send_at FROM r JOIN jobsched.runs x ON x.id = r.id"
-"  WHERE x.status = 'running' FOR UPDATE OF x SKIP LOCKED"
+"  SELECT x.tid FROM r"
+RUNS_BY_KEY("e.ctid AS tid", "r", "FOR UPDATE OF e SKIP LOCKED")
 ")"
 "UPDATE jobsched.runs e"
-"  SET status = 'retrying', retry_at = m.send_at, sends = greatest(e.sends - 1, 0)"
-"  FROM mine m WHERE e.ctid = m.tid";
+"  SET status = 'retrying', retry_at = coalesce(e.retry_at, e.scheduled_for),"
+"    sends = greatest(e.sends - 1, 0)"
+"  WHERE e.ctid = ANY (ARRAY(SELECT tid FROM mine))";
 
 /*
  * History past the retention goes a partition at a time
@@ -922,7 +949,7 @@ claim_retries(HttpRequest **requests, TimestampTz horizon, TimestampTz now,
 	values[1] = Int32GetDatum(limit);
 	values[2] = TimestampTzGetDatum(now);
 	execute(prepared(&claim_retries_plan, claim_retries_sql, 3, argtypes),
-			values, NULL, SPI_OK_UPDATE_RETURNING);
+			values, NULL, SPI_OK_SELECT);
 	return requests_from_claim(requests);
 }
 
@@ -1160,10 +1187,11 @@ done:
 void
 store_requeue_unsent(HttpRequest **requests, int n)
 {
-	Oid			argtypes[2] = {INT8ARRAYOID, TIMESTAMPTZARRAYOID};
-	Datum		args[2];
-	Datum	   *ids;
-	Datum	   *send_at;
+	Oid			argtypes[4] = {INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID,
+	INT4ARRAYOID};
+	Datum		args[4];
+	Datum	   *cols[4];
+	Oid			elemtypes[4] = {INT8OID, INT8OID, TIMESTAMPTZOID, INT4OID};
 	MemoryContext caller = CurrentMemoryContext;
 
 	if (n == 0)
@@ -1172,16 +1200,19 @@ store_requeue_unsent(HttpRequest **requests, int n)
 	{
 		begin_transaction("jobsched: requeueing unsent runs");
 		plan_for_these_arguments();
-		ids = palloc(n * sizeof(Datum));
-		send_at = palloc(n * sizeof(Datum));
+		for (int c = 0; c < 4; c++)
+			cols[c] = palloc(n * sizeof(Datum));
 		for (int i = 0; i < n; i++)
 		{
-			ids[i] = Int64GetDatum(requests[i]->execution_id);
-			send_at[i] = TimestampTzGetDatum(requests[i]->send_at);
+			cols[0][i] = Int64GetDatum(requests[i]->execution_id);
+			/* the run's key: runs is found by its one index */
+			cols[1][i] = Int64GetDatum(requests[i]->job_id);
+			cols[2][i] = TimestampTzGetDatum(requests[i]->scheduled_for);
+			cols[3][i] = Int32GetDatum(requests[i]->attempt);
 		}
-		args[0] = make_array(ids, NULL, n, INT8OID);
-		args[1] = make_array(send_at, NULL, n, TIMESTAMPTZOID);
-		execute(prepared(&requeue_plan, requeue_sql, 2, argtypes), args, NULL,
+		for (int c = 0; c < 4; c++)
+			args[c] = make_array(cols[c], NULL, n, elemtypes[c]);
+		execute(prepared(&requeue_plan, requeue_sql, 4, argtypes), args, NULL,
 				SPI_OK_UPDATE);
 		commit_transaction();
 	}

@@ -1,0 +1,117 @@
+# The worker's statements keep their plans whatever the statistics of
+# jobsched.runs say.  runs is a queue: what ANALYZE (or autovacuum) saw
+# there a moment ago says little about what it holds now.  Its statistics
+# once said "almost no run is running" (20,000 sends were waiting for
+# tomorrow), and each batch of results scanned all of runs once per result
+# (a nested loop with runs outside): 235 ms for 500 results, and in the
+# history benchmark the worker stalled for minutes at 70 runs a second.
+#
+# The test gives runs such statistics on purpose (autovacuum off for it, so
+# they stay), fires 200 jobs a second, and counts the rows of runs the
+# worker's statements read for each run they complete: a few, not
+# thousands.  Then the same while another session holds a row lock on runs
+# in flight (the results' locked form, SKIP LOCKED), and for retries.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::RealBin/..";
+use JobschedTest;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep time);
+
+my $node = new_jobsched_node('plans', "jobsched.max_host_connections = 200\n");
+my $sink = start_sink();
+my $url = $sink->{url};
+
+# 20,000 sends waiting for tomorrow: runs holds 20,000 rows, none running
+query_value($node, "ALTER TABLE jobsched.runs SET (autovacuum_enabled = false)");
+query_value($node, "SELECT count(jobsched.send('$url/ok/tomorrow?' || i, run_at => now() + interval '1 day'))
+	FROM generate_series(1, 20000) i");
+query_value($node, "ANALYZE jobsched.runs");
+is(query_value($node, "SELECT count(*) FILTER (WHERE status = 'running') || '/' || count(*) FROM jobsched.runs"),
+	'0/20000', 'runs analyzed while 20,000 runs wait and none is running');
+
+# rows of runs read (sequentially or through an index) per run completed
+# since the last call
+my ($read0, $done0);
+sub reads_per_run
+{
+	my $r = query_value($node, q{
+		SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) || ' '
+			   || (SELECT completed_total FROM jobsched.stats)
+		FROM pg_stat_user_tables WHERE relid = 'jobsched.runs'::regclass});
+	my ($read, $done) = split / /, $r;
+	my $per = defined $read0 && $done > $done0 ? ($read - $read0) / ($done - $done0) : undef;
+	my $n = defined $done0 ? $done - $done0 : 0;
+	($read0, $done0) = ($read, $done);
+	return ($per, $n);
+}
+
+# 200 jobs every second
+query_value($node, "SELECT count(jobsched.create_job('* * * * * *', '$url/ok/job?' || i, max_retries => 0))
+	FROM generate_series(1, 200) i");
+sleep 2;
+reads_per_run();
+sleep 5;
+usleep(1_500_000);    # the stats of the worker's last transactions
+my ($per, $n) = reads_per_run();
+note sprintf('%d runs completed, %.1f rows of runs read per run', $n, $per // -1);
+cmp_ok($n, '>=', 800, "the jobs fire ($n runs in 5 s)");
+cmp_ok($per, '<=', 10, sprintf('claims and results read a few rows of runs per run (%.1f), not all of them', $per));
+
+# the results' locked form: another session holds a row lock on some runs
+# in flight (200 jobs whose answer takes 0.5 s), so every batch that meets
+# one goes through FOR UPDATE SKIP LOCKED, and the held ones are written
+# once the lock goes
+query_value($node, "SELECT count(jobsched.create_job('* * * * * *', '$url/slow/500?j=' || i, max_retries => 0))
+	FROM generate_series(1, 200) i");
+sleep 2;
+reads_per_run();
+my $holder = $node->background_psql('postgres', on_error_stop => 1);
+$holder->query_safe("BEGIN");
+# (through the index: a scan of all runs would count here too)
+$holder->query_safe("SET LOCAL enable_seqscan = off");
+my $held = $holder->query_safe("SELECT count(*) FROM (SELECT 1 FROM jobsched.runs
+	WHERE job_id = ANY (ARRAY(SELECT id FROM jobsched.jobs WHERE url LIKE '%/slow/%')) AND status = 'running'
+	FOR UPDATE) x");
+note "holding $held runs in flight";
+cmp_ok($held, '>=', 50, "another session holds runs in flight ($held)");
+sleep 3;
+$holder->query_safe("COMMIT");
+$holder->quit;
+sleep 1;
+usleep(1_500_000);
+($per, $n) = reads_per_run();
+note sprintf('%d runs completed while rows were held, %.1f rows of runs read per run', $n, $per // -1);
+cmp_ok($n, '>=', 1500, "the jobs fire while another session holds runs ($n runs)");
+cmp_ok($per, '<=', 10, sprintf('... reading a few rows of runs per run (%.1f)', $per));
+
+# retries: 200 jobs whose every attempt fails, retried 2 times after 0.2-0.6 s
+query_value($node, "UPDATE jobsched.jobs SET active = false");
+query_value($node, "SELECT count(jobsched.create_job('* * * * * *', '$url/status/500?j=' || i,
+	max_retries => 2, retry_backoff => '400 ms')) FROM generate_series(1, 200) i");
+sleep 2;
+reads_per_run();
+sleep 5;
+usleep(1_500_000);
+($per, $n) = reads_per_run();
+note sprintf('%d attempts completed with retries, %.1f rows of runs read per attempt', $n, $per // -1);
+cmp_ok($n, '>=', 800, "failing jobs and their retries complete ($n attempts)");
+cmp_ok($per, '<=', 10, sprintf('... reading a few rows of runs per attempt (%.1f)', $per));
+
+# nothing left behind: the waiting sends are still waiting, no run is stuck
+query_value($node, "UPDATE jobsched.jobs SET active = false WHERE kind = 'scheduled'");
+$node->poll_query_until('postgres', q{
+	SELECT NOT EXISTS (SELECT 1 FROM jobsched.runs WHERE status = 'running' OR retry_at < now() + interval '1 hour')})
+  or diag('runs left: ' . query_value($node, q{SELECT count(*) FROM jobsched.runs
+	WHERE status = 'running' OR retry_at < now() + interval '1 hour'}));
+is(query_value($node, "SELECT count(*) FROM jobsched.runs"), '20000', 'only the 20,000 sends for tomorrow are left in runs');
+is(query_value($node, q{SELECT count(*) FROM (SELECT job_id, scheduled_for, attempt FROM jobsched.history
+	GROUP BY 1, 2, 3 HAVING count(*) > 1) d}), '0', 'each attempt recorded once');
+
+stop_sink($sink);
+$node->stop;
+done_testing();
