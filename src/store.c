@@ -59,14 +59,22 @@
  * send_at, fire (false: skipped by the misfire or overlap policy), what
  * to send, and whether the job was just disabled because of its owner.
  */
-/* libcurl's spelling of a header: "Name;" for one with an empty value ("Name:" would remove it) */
+/*
+ * libcurl's spelling of a header: "Name;" for one with an empty value
+ * ("Name:" would remove it).  These are evaluated for every run claimed:
+ * most jobs have no headers (no set-returning call then) and no signing
+ * secret (no lookup at all while nobody has one: the EXISTS is computed
+ * once per claim).
+ */
 #define JOB_REQUEST_FIELDS(j) \
 	j ".url, " j ".method, " j ".body, " \
-	"ARRAY(SELECT CASE WHEN h.value = '' THEN h.key || ';' ELSE h.key || ': ' || h.value END" \
-	"      FROM jsonb_each_text(" j ".headers) h), " \
+	"CASE WHEN " j ".headers = '{}' THEN '{}'::text[] ELSE" \
+	"  ARRAY(SELECT CASE WHEN h.value = '' THEN h.key || ';' ELSE h.key || ': ' || h.value END" \
+	"        FROM jsonb_each_text(" j ".headers) h) END, " \
 	"(extract(epoch FROM " j ".timeout) * 1000)::int4, " j ".follow_redirects, " \
 	j ".type = 'ATMOST_ONCE', " \
-	"(SELECT s.secret FROM jobsched.job_secrets s WHERE s.job_id = " j ".id)"
+	"CASE WHEN (SELECT EXISTS (SELECT FROM jobsched.job_secrets)) THEN" \
+	"  (SELECT s.secret FROM jobsched.job_secrets s WHERE s.job_id = " j ".id) END"
 
 /* The columns of that shape, numbered as SPI does. */
 enum ClaimColumn
@@ -95,11 +103,12 @@ enum ClaimColumn
  * Due jobs are found through due_bucket (the 10-second step of
  * next_run_at), which a claim changes only when the job moves to another
  * step: the other claims are HOT updates of the job row (see the 1.1 update
- * script).
+ * script).  The rows locked are updated by ctid (stable while the lock is
+ * held): a TID lookup each rather than a second descent of the primary key.
  */
 static const char *claim_jobs_sql =
 "WITH due AS ("
-"  SELECT id, next_run_at, active, schedule, timezone, EXISTS ("
+"  SELECT ctid AS tid, id, next_run_at, active, schedule, timezone, EXISTS ("
 "          SELECT 1 FROM pg_catalog.pg_roles r"
 "          WHERE r.rolname = jobs.owner"
 "            AND (r.rolsuper OR pg_catalog.pg_has_role(r.oid,"
@@ -120,7 +129,7 @@ static const char *claim_jobs_sql =
 "    last_claimed_for = a.next_run_at,"
 "    due_bucket = jobsched.due_bucket(a.next_at)"
 "  FROM advanced a"
-"  WHERE j.id = a.id"
+"  WHERE j.ctid = a.tid"
 "  RETURNING NULL::int8, j.id, a.next_run_at, a.next_run_at,"
 "    a.owner_ok AND (j.misfire = 'run_once' OR a.next_run_at >= $3)"
 "    AND (j.overlap = 'allow' OR NOT EXISTS ("
