@@ -21,7 +21,7 @@ BEGIN
 			part := 'history_' || to_char(lo AT TIME ZONE 'UTC', 'YYYYMMDD_HH24MI');
 			EXECUTE format('CREATE TABLE jobsched.%I PARTITION OF jobsched.history FOR VALUES FROM (%L) TO (%L)',
 						   part, lo, lo + period);
-			EXECUTE format('CREATE INDEX ON jobsched.%I (job_id, scheduled_for, attempt)', part);
+			EXECUTE format('CREATE INDEX ON jobsched.%I (job_id, scheduled_for)', part);
 			EXECUTE format('CREATE INDEX ON jobsched.%I USING brin (id)', part);
 		END IF;
 		lo := lo + period;

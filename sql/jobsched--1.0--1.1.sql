@@ -576,7 +576,10 @@ ALTER SEQUENCE jobsched.executions_id_seq OWNED BY jobsched.runs.id;
 -- job_executions() read a job's runs by it.  No index on id: it would be
 -- one more entry per run, for lookups by id that only a few rare
 -- statements make (recovery at start, a clean stop), on a small table.
-CREATE INDEX runs_job_idx ON jobsched.runs (job_id, scheduled_for, attempt);
+-- The attempt is not in it: a run's (job, time) has one or two attempts
+-- in runs at most (a failed one and its retry, inserted as it leaves), and
+-- without it each entry is 24 bytes rather than 32 -- in the WAL, per run.
+CREATE INDEX runs_job_idx ON jobsched.runs (job_id, scheduled_for);
 -- retries waiting for their time (scheduled runs, inserted running, have no entry)
 CREATE INDEX runs_retry_at_idx ON jobsched.runs (retry_at) WHERE status = 'retrying';
 
@@ -770,8 +773,9 @@ BEGIN
 			part_name := 'history_' || to_char(lo AT TIME ZONE 'UTC', 'YYYYMMDD_HH24MI');
 			EXECUTE format('CREATE TABLE jobsched.%I PARTITION OF jobsched.history FOR VALUES FROM (%L) TO (%L)',
 						   part_name, lo, hi);
-			-- a job's history, newest first: job_executions(), job_status
-			EXECUTE format('CREATE INDEX ON jobsched.%I (job_id, scheduled_for, attempt)', part_name);
+			-- a job's history, newest first: job_executions(), job_status (without
+			-- the attempt, as runs_job_idx: 24 bytes an entry rather than 32)
+			EXECUTE format('CREATE INDEX ON jobsched.%I (job_id, scheduled_for)', part_name);
 			-- ids grow with time: a block-range index finds one for a few bytes a page
 			EXECUTE format('CREATE INDEX ON jobsched.%I USING brin (id)', part_name);
 		END IF;

@@ -63,10 +63,10 @@ cmp_ok($n, '>=', 800, "the jobs fire ($n runs in 5 s)");
 cmp_ok($per, '<=', 10, sprintf('claims and results read a few rows of runs per run (%.1f), not all of them', $per));
 
 # the results' locked form: another session holds a row lock on some runs
-# in flight (200 jobs whose answer takes 0.5 s), so every batch that meets
+# in flight (200 jobs whose answer takes 1.5 s: always some in flight), so every batch that meets
 # one goes through FOR UPDATE SKIP LOCKED, and the held ones are written
 # once the lock goes
-query_value($node, "SELECT count(jobsched.create_job('* * * * * *', '$url/slow/500?j=' || i, max_retries => 0))
+query_value($node, "SELECT count(jobsched.create_job('* * * * * *', '$url/slow/1500?j=' || i, max_retries => 0))
 	FROM generate_series(1, 200) i");
 sleep 2;
 reads_per_run();
