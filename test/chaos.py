@@ -590,25 +590,8 @@ class Session(threading.Thread):
                 rec["outcome"] = "committed"
                 rec["state"] = state
         except psycopg2.Error as e:
-            rec["t_end"] = time.time()
-            rec.setdefault("t_begin", rec["t_end"])
-            rec["error"] = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
-            if broken(self.conn, e):
-                rec["outcome"] = "unknown"
-                try:
-                    self.connect()
-                    rec["reread"] = self.reread(state_sql, params)
-                except psycopg2.Error:
-                    rec["reread"] = None        # the server never came back: recorded, then the session ends
-                    self.ctx.history.write(rec)
-                    raise
-                state = rec["reread"]["state"] if rec["reread"] else None
-            else:
-                rec["outcome"] = "error"
-                rec["sqlstate"] = e.pgcode
-                if in_txn:
-                    self.roll_back(cur)
-                state = None
+            self.record_failure(cur, rec, e, in_txn, lambda: self.reread(state_sql, params))
+            state = rec["reread"]["state"] if rec.get("reread") else None
         if call.kind == "create" and state is not None and state.get("exists"):
             rec["job"] = state["id"]
         self.ctx.history.write(rec)
@@ -690,23 +673,7 @@ class Session(threading.Thread):
                 rec["t_end"] = time.time()
                 rec["outcome"] = "committed"
         except psycopg2.Error as e:
-            rec["t_end"] = time.time()
-            rec.setdefault("t_begin", rec["t_end"])
-            rec["error"] = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
-            if broken(self.conn, e):
-                rec["outcome"] = "unknown"
-                try:
-                    self.connect()
-                    rec["reread"] = self.reread_adhoc(call)
-                except psycopg2.Error:
-                    rec["reread"] = None
-                    self.ctx.history.write(rec)
-                    raise
-            else:
-                rec["outcome"] = "error"
-                rec["sqlstate"] = e.pgcode
-                if in_txn:
-                    self.roll_back(cur)
+            self.record_failure(cur, rec, e, in_txn, lambda: self.reread_adhoc(call))
         self.ctx.history.write(rec)
         sid = rec.get("send") if rec["outcome"] == "committed" else (rec.get("reread") or {}).get("send")
         if call.kind == "send" and sid is not None and rec["outcome"] in ("committed", "unknown"):
@@ -714,6 +681,27 @@ class Session(threading.Thread):
             t_sched = a["run_at_us"] / 1e6 if "run_at_us" in a else \
                 rec["t_begin"] + a["delay"] if "delay" in a else rec["t_call"]
             self.ctx.book.add(sid, t_sched, a["type"])
+
+    def record_failure(self, cur, rec, e, in_txn, reread):
+        """A call that raised: an error the server answered (its transaction rolled back), or a broken
+        connection, whose outcome is unknown until reread() after reconnecting tells what committed."""
+        rec["t_end"] = time.time()
+        rec.setdefault("t_begin", rec["t_end"])
+        rec["error"] = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+        if broken(self.conn, e):
+            rec["outcome"] = "unknown"
+            try:
+                self.connect()
+                rec["reread"] = reread()
+            except psycopg2.Error:
+                rec["reread"] = None        # the server never came back: recorded, then the session ends
+                self.ctx.history.write(rec)
+                raise
+        else:
+            rec["outcome"] = "error"
+            rec["sqlstate"] = e.pgcode
+            if in_txn:
+                self.roll_back(cur)
 
     def reread_adhoc(self, call):
         """After an unknown outcome: the send by its unique URL (its id, or None: it never committed), or
