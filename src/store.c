@@ -169,7 +169,8 @@ static const char *insert_executions_sql =
  * that are due.  runs has no index on id: the rows locked here are found
  * again by their ctid (stable while we hold the lock), one TID lookup each,
  * and each job by its key (see RUNS_BY_KEY for why the lookups are written
- * as LATERAL ... OFFSET 0).  A retry written while its job was being
+ * as LATERAL ... OFFSET 0; an EXISTS in the select list may be planned as a
+ * hashed subplan that reads every job on each claim).  A retry written while its job was being
  * deleted can outlive the job (delete_job did not see it yet): it is
  * deleted here, when it comes due, rather than wake the worker for ever.
  */
