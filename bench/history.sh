@@ -343,13 +343,21 @@ SQL
   sample "$f"
   t_w0=$(( t0 + R_WARM ))
   python3 -c "import time; time.sleep(max(0, $t_w0 - time.time()))"
-  # the purge is at the frontier when the oldest finished run is no older than the retention (+ its 10 s interval)
+  # the purge is at the frontier when nothing past the retention (+ its 10 s interval) is left: with partitions
+  # (1.1), no partition ending before that; before them, no finished run older than that
   for _ in $(seq 7); do
-    age=$(q "select coalesce(round(extract(epoch from now() - min(finished_at))), 0) from jobsched.executions
-             where status not in ('running', 'retrying')" 2>/dev/null || echo "")
-    [ -z "$age" ] && break
-    (( age <= R + 15 )) && break
-    log "$scen $label: the oldest finished run is ${age}s old (retention ${R}s): purge still catching up"
+    if [ "$(q "select to_regproc('jobsched.history_partitions') is not null")" = t ]; then
+      age=$(q "select count(*) from jobsched.history_partitions() where to_time < now() - interval '$(( R + 15 )) s'" 2>/dev/null || echo "")
+      [ -z "$age" ] && break
+      (( age == 0 )) && break
+      log "$scen $label: $age partitions wholly past the retention (${R}s) left: purge still catching up"
+    else
+      age=$(q "select coalesce(round(extract(epoch from now() - min(finished_at))), 0) from jobsched.executions
+               where status not in ('running', 'retrying')" 2>/dev/null || echo "")
+      [ -z "$age" ] && break
+      (( age <= R + 15 )) && break
+      log "$scen $label: the oldest finished run is ${age}s old (retention ${R}s): purge still catching up"
+    fi
     sleep 15
   done
   t_w0=$(python3 -c "import math, time; print(math.floor(time.time()) + 1)")

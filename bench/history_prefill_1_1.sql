@@ -15,7 +15,22 @@ DECLARE
 	lo timestamptz := date_bin(period, to_timestamp(current_setting('prefill.lo')::float8), timestamptz '2000-01-01 00:00:00+00');
 	hi timestamptz := to_timestamp(current_setting('prefill.hi')::float8);
 	part text;
+	made record;
+	empty boolean;
 BEGIN
+	-- The worker made partitions at start-up for the retention then in force (0 while the pre-fill runs: one day
+	-- each, today's covering every row to come).  A cluster that had run with the run's retention all along has
+	-- partitions of its period instead: drop the worker's while they are still empty (2026-12-01's second run
+	-- wrote both retention runs into one-day partitions, never dropped).
+	FOR made IN SELECT p.partition FROM jobsched.history_partitions() p
+				WHERE p.to_time > lo AND p.to_time - p.from_time <> period LOOP
+		EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM %s)', made.partition) INTO empty;
+		IF empty THEN
+			EXECUTE format('DROP TABLE %s', made.partition);
+		ELSE
+			RAISE WARNING 'pre-fill: partition % is not of the period %, and not empty: kept', made.partition, period;
+		END IF;
+	END LOOP;
 	WHILE lo <= hi LOOP
 		IF NOT EXISTS (SELECT 1 FROM jobsched.history_partitions() p WHERE p.from_time < lo + period AND p.to_time > lo) THEN
 			part := 'history_' || to_char(lo AT TIME ZONE 'UTC', 'YYYYMMDD_HH24MI');
