@@ -15,6 +15,7 @@
 #include "lib/ilist.h"
 #include "lib/pairingheap.h"
 #include "lib/stringinfo.h"
+#include "storage/itemptr.h"
 
 /* One HTTP request and, once finished, its outcome. */
 typedef struct HttpRequest
@@ -24,6 +25,7 @@ typedef struct HttpRequest
 	int64		job_id;
 	TimestampTz scheduled_for;	/* nominal fire time of the run */
 	int32		attempt;		/* 1, then 2, ... for its retries */
+	ItemPointerData run_tid;	/* where its row of jobsched.runs was written */
 	TimestampTz send_at;		/* not before: the fire time, or a retry time */
 	uint64		claim_lsn;		/* not before the claim's commit is flushed to here */
 	char	   *url;

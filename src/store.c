@@ -93,7 +93,8 @@ enum ClaimColumn
 	CLAIM_AT_MOST_ONCE,
 	CLAIM_SIGNING_SECRET,
 	CLAIM_OWNER_DISABLED,
-	CLAIM_ATTEMPT
+	CLAIM_ATTEMPT,
+	CLAIM_RUN_TID
 };
 
 /*
@@ -134,7 +135,7 @@ static const char *claim_jobs_sql =
 "    a.owner_ok AND (j.misfire = 'run_once' OR a.next_run_at >= $3)"
 "    AND (j.overlap = 'allow' OR NOT EXISTS ("
 "      SELECT 1 FROM jobsched.runs e WHERE e.job_id = j.id)), "
-JOB_REQUEST_FIELDS("j") ", NOT a.owner_ok, 1";
+JOB_REQUEST_FIELDS("j") ", NOT a.owner_ok, 1, NULL::tid";
 
 /*
  * Disable the jobs whose owner may no longer use jobsched, with an alert.
@@ -162,13 +163,13 @@ static const char *insert_executions_sql =
 "  SELECT u.job_id, u.scheduled_for, 'running', greatest(u.scheduled_for, $3), 1"
 "  FROM unnest($1::int8[], $2::timestamptz[]) WITH ORDINALITY AS u(job_id, scheduled_for, n)"
 "  ORDER BY u.n"
-"  RETURNING id, job_id";
+"  RETURNING id, job_id, ctid";
 
 /*
  * Retries (and triggered runs, sends, and runs put back at a clean stop)
  * that are due.  runs has no index on id: the rows locked here are found
  * again by their ctid (stable while we hold the lock), one TID lookup each,
- * and each job by its key (see RUNS_BY_KEY for why the lookups are written
+ * and each job by its key (see RUN_OF_RESULT for why the lookups are written
  * as LATERAL ... OFFSET 0; an EXISTS in the select list may be planned as a
  * hashed subplan that reads every job on each claim).  A retry written while its job was being
  * deleted can outlive the job (delete_job did not see it yet): it is
@@ -190,10 +191,10 @@ static const char *claim_retries_sql =
 "  UPDATE jobsched.runs e"
 "  SET status = 'running', started_at = greatest(e.retry_at, $3), sends = e.sends + 1"
 "  WHERE e.ctid = ANY (ARRAY(SELECT tid FROM due WHERE has_job))"
-"  RETURNING e.id, e.job_id, e.scheduled_for, e.retry_at, e.attempt"
+"  RETURNING e.id, e.job_id, e.scheduled_for, e.retry_at, e.attempt, e.ctid AS tid"
 ")"
 "SELECT m.id, m.job_id, m.scheduled_for, m.retry_at, true, "
-JOB_REQUEST_FIELDS("j") ", false, m.attempt"
+JOB_REQUEST_FIELDS("j") ", false, m.attempt, m.tid"
 "  FROM moved m"
 "  CROSS JOIN LATERAL (SELECT * FROM jobsched.jobs j WHERE j.id = m.job_id OFFSET 0) j";
 
@@ -203,23 +204,35 @@ static const char *next_due_sql =
 "             (SELECT min(retry_at) FROM jobsched.runs WHERE status = 'retrying'))";
 
 /*
- * Each result's run, found by its key in the one index of runs.  runs is a
- * queue: its statistics describe what it held when ANALYZE last looked (say
- * 20,000 sends waiting for tomorrow and nothing running), and a join the
- * planner may order freely was then planned with runs outside and the
- * results rescanned for each of its rows: every run read once per result,
- * the worker down to 70 runs a second (test 017).  A LATERAL subquery with
- * OFFSET 0 is not flattened into a join: it is always the inner side, one
- * index lookup per result, whatever the statistics say.  The rows are then
- * deleted by ctid (a TID scan, no join either) and matched back by id
- * through a hashed subplan ("IS TRUE" keeps it from becoming a join).
+ * Each result's run: at the place its row was written (the claim returned
+ * its ctid), else by its key in the one index of runs.  The place is right
+ * unless the row moved (an UPDATE by another session) or went (delete_job):
+ * one TID lookup rather than a descent of the index, which also reads the
+ * index entries of every run since the last vacuum of runs.  The key check
+ * on the row found makes a place reused by another row harmless.  The LIMIT
+ * stops the Append at the first branch that finds the row.
+ *
+ * runs is a queue: its statistics describe what it held when ANALYZE last
+ * looked (say 20,000 sends waiting for tomorrow and nothing running), and a
+ * join the planner may order freely was then planned with runs outside and
+ * the results rescanned for each of its rows: every run read once per
+ * result, the worker down to 70 runs a second (test 017).  A LATERAL
+ * subquery with a LIMIT (or OFFSET 0) is not flattened into a join: it is
+ * always the inner side, one lookup per result, whatever the statistics
+ * say.  (A locking clause may not be a branch of a UNION: each branch is a
+ * subquery of its own.)  The rows are then deleted by ctid (a TID scan, no join either) and
+ * matched back by id through a hashed subplan ("IS TRUE" keeps it from
+ * becoming a join).
  */
-#define RUNS_BY_KEY(cols, r, lock) \
-"  CROSS JOIN LATERAL (" \
-"    SELECT " cols " FROM jobsched.runs e" \
-"    WHERE e.job_id = " r ".job_id AND e.scheduled_for = " r ".scheduled_for" \
-"      AND e.attempt = " r ".attempt AND e.id = " r ".id AND e.status = 'running'" \
-"    OFFSET 0 " lock ") x"
+#define RUN_OF_RESULT(cols, r, lock) \
+"  CROSS JOIN LATERAL (SELECT * FROM (" \
+"    SELECT * FROM (SELECT " cols " FROM jobsched.runs e" \
+"      WHERE e.ctid = " r ".tid AND e.id = " r ".id AND e.status = 'running' " lock ") by_tid" \
+"    UNION ALL" \
+"    SELECT * FROM (SELECT " cols " FROM jobsched.runs e" \
+"      WHERE e.job_id = " r ".job_id AND e.scheduled_for = " r ".scheduled_for" \
+"        AND e.attempt = " r ".attempt AND e.id = " r ".id AND e.status = 'running'" \
+"      OFFSET 0 " lock ") by_key) u LIMIT 1) x"
 
 /*
  * Results, retries and alerts in one statement.  Each finished attempt
@@ -232,14 +245,15 @@ static const char *next_due_sql =
  */
 #define WRITE_RESULTS_SQL(lock, busy_runs) \
 "WITH r AS (" \
-"  SELECT * FROM unnest($1::int8[], $2::bool[], $3::bool[], $4::int4[]," \
-"                       $5::timestamptz[], $6::timestamptz[], $7::text[], $8::text[]," \
-"                       $9::int8[], $10::timestamptz[], $11::int4[])" \
-"    AS r(id, ok, timed_out, http_status, started_at, finished_at, body, error," \
-"         job_id, scheduled_for, attempt)" \
+"  SELECT * FROM unnest($1::int8[], $2::int8[], $3::timestamptz[], $4::int4[], $5::tid[]," \
+"                       $6::bool[], $7::bool[], $8::int4[], $9::timestamptz[], $10::timestamptz[]," \
+"                       $11::text[], $12::text[])" \
+"    AS r(id, job_id, scheduled_for, attempt, tid," \
+"         ok, timed_out, http_status, started_at, finished_at, body, error)" \
 "), found AS (" \
-"  SELECT r.*, x.tid, x.sends FROM r" \
-RUNS_BY_KEY("e.ctid AS tid, e.sends", "r", lock) \
+"  SELECT r.id, r.ok, r.timed_out, r.http_status, r.started_at, r.finished_at, r.body, r.error," \
+"         r.job_id, r.scheduled_for, r.attempt, x.tid, x.sends FROM r" \
+RUN_OF_RESULT("e.ctid AS tid, e.sends", "r", lock) \
 "), gone AS (" \
 "  DELETE FROM jobsched.runs e WHERE e.ctid = ANY (ARRAY(SELECT tid FROM found))" \
 "  RETURNING e.id" \
@@ -286,9 +300,11 @@ RUNS_BY_KEY("e.ctid AS tid, e.sends", "r", lock) \
  * session holds.  If it gives up, the batch is written again with the
  * first, which skips (FOR UPDATE SKIP LOCKED) and returns such rows.
  */
+#define WRITE_RESULTS_NARGS 12
+
 static const char *write_results_sql = WRITE_RESULTS_SQL(
 "FOR UPDATE OF e SKIP LOCKED",
-"ARRAY(SELECT x.id FROM r" RUNS_BY_KEY("e.id", "r", "")
+"ARRAY(SELECT x.id FROM r" RUN_OF_RESULT("e.id", "r", "")
 "      WHERE (x.id NOT IN (SELECT id FROM found)) IS TRUE)");
 static const char *write_results_unlocked_sql = WRITE_RESULTS_SQL("", "'{}'::int8[]");
 
@@ -334,16 +350,16 @@ static const char *recover_sql =
 /*
  * A run claimed but never sent (the worker is stopping): send it later, at
  * the time it was to go out (a retry's time, else its scheduled time: what
- * the claim gave as send_at).  Found by its key, like a result
- * (RUNS_BY_KEY), and updated by ctid.
+ * the claim gave as send_at).  Found like a result (RUN_OF_RESULT), and
+ * updated by ctid.
  */
 static const char *requeue_sql =
 "WITH r AS ("
-"  SELECT * FROM unnest($1::int8[], $2::int8[], $3::timestamptz[], $4::int4[])"
-"    AS r(id, job_id, scheduled_for, attempt)"
+"  SELECT * FROM unnest($1::int8[], $2::int8[], $3::timestamptz[], $4::int4[], $5::tid[])"
+"    AS r(id, job_id, scheduled_for, attempt, tid)"
 "), mine AS ("
 "  SELECT x.tid FROM r"
-RUNS_BY_KEY("e.ctid AS tid", "r", "FOR UPDATE OF e SKIP LOCKED")
+RUN_OF_RESULT("e.ctid AS tid", "r", "FOR UPDATE OF e SKIP LOCKED")
 ")"
 "UPDATE jobsched.runs e"
 "  SET status = 'retrying', retry_at = coalesce(e.retry_at, e.scheduled_for),"
@@ -488,6 +504,19 @@ timestamp_column(int row, int col, TimestampTz if_null)
 	Datum		d = column(row, col, &isnull);
 
 	return isnull ? if_null : DatumGetTimestampTz(d);
+}
+
+/* A row's place (a tid column) into "tid"; invalid if NULL. */
+static void
+run_tid_column(int row, int col, ItemPointer tid)
+{
+	bool		isnull;
+	Datum		d = column(row, col, &isnull);
+
+	if (isnull)
+		ItemPointerSetInvalid(tid);
+	else
+		ItemPointerCopy((ItemPointer) DatumGetPointer(d), tid);
 }
 
 static int64
@@ -689,6 +718,7 @@ request_from_tuple(int row)
 		request->attempt = isnull ? 1 : DatumGetInt32(attempt);
 	}
 	request->send_at = timestamp_column(row, CLAIM_SEND_AT, request->scheduled_for);
+	run_tid_column(row, CLAIM_RUN_TID, &request->run_tid);
 	request->url = text_column(row, CLAIM_URL);
 	request->method = text_column(row, CLAIM_METHOD);
 	request->body = text_column(row, CLAIM_BODY);
@@ -753,6 +783,39 @@ make_array(Datum *values, bool *nulls, int n, Oid elemtype)
 	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs,
 											  elemtype, typlen, typbyval,
 											  typalign));
+}
+
+/*
+ * The arrays that identify the runs of "requests" to RUN_OF_RESULT, into
+ * args[0..4]: execution ids, then job ids, scheduled times, attempts (the
+ * key) and the places their rows were written.
+ */
+static void
+run_key_arrays(HttpRequest **requests, int n, Datum *args)
+{
+	Datum	   *ids = palloc(n * sizeof(Datum));
+	Datum	   *job_ids = palloc(n * sizeof(Datum));
+	Datum	   *times = palloc(n * sizeof(Datum));
+	Datum	   *attempts = palloc(n * sizeof(Datum));
+	Datum	   *tids = palloc(n * sizeof(Datum));
+	bool	   *no_tid = palloc(n * sizeof(bool));
+
+	for (int i = 0; i < n; i++)
+	{
+		HttpRequest *r = requests[i];
+
+		ids[i] = Int64GetDatum(r->execution_id);
+		job_ids[i] = Int64GetDatum(r->job_id);
+		times[i] = TimestampTzGetDatum(r->scheduled_for);
+		attempts[i] = Int32GetDatum(r->attempt);
+		no_tid[i] = !ItemPointerIsValid(&r->run_tid);
+		tids[i] = PointerGetDatum(&r->run_tid);
+	}
+	args[0] = make_array(ids, NULL, n, INT8OID);
+	args[1] = make_array(job_ids, NULL, n, INT8OID);
+	args[2] = make_array(times, NULL, n, TIMESTAMPTZOID);
+	args[3] = make_array(attempts, NULL, n, INT4OID);
+	args[4] = make_array(tids, no_tid, n, TIDOID);
 }
 
 /* Rows of a claim result that fire, as requests. */
@@ -840,6 +903,7 @@ insert_executions(HttpRequest **requests, int n, TimestampTz now)
 
 		if (row < SPI_processed && int64_column(row, 2) == request->job_id)
 		{
+			run_tid_column(row, 3, &request->run_tid);
 			request->execution_id = int64_column(row++, 1);
 			requests[kept++] = request;
 			continue;
@@ -1026,7 +1090,8 @@ write_unlocked(Datum *args, Oid *argtypes)
 		set_local("lock_timeout", "5ms");
 		/* each result's run found by its key, in the one index of runs */
 		plan_joins_by_index();
-		execute(prepared(&write_results_unlocked_plan, write_results_unlocked_sql, 11, argtypes),
+		execute(prepared(&write_results_unlocked_plan, write_results_unlocked_sql,
+						 WRITE_RESULTS_NARGS, argtypes),
 				args, NULL, SPI_OK_SELECT);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(context);
@@ -1060,16 +1125,16 @@ write_unlocked(Datum *args, Oid *argtypes)
 int
 store_write_results(HttpRequest **results, int n, TimestampTz *next_retry)
 {
-	Oid			argtypes[11] = {INT8ARRAYOID, BOOLARRAYOID, BOOLARRAYOID,
-		INT4ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
-		TEXTARRAYOID, TEXTARRAYOID,
-	INT8ARRAYOID, TIMESTAMPTZARRAYOID, INT4ARRAYOID};
-	Datum		args[11];
-	Datum	   *cols[11];
-	bool	   *col_nulls[11];
-	Oid			elemtypes[11] = {INT8OID, BOOLOID, BOOLOID, INT4OID,
-		TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID,
-	INT8OID, TIMESTAMPTZOID, INT4OID};
+	/* the run (run_key_arrays), then its outcome */
+	Oid			argtypes[WRITE_RESULTS_NARGS] = {INT8ARRAYOID, INT8ARRAYOID,
+		TIMESTAMPTZARRAYOID, INT4ARRAYOID, TIDARRAYOID,
+		BOOLARRAYOID, BOOLARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID,
+	TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		args[WRITE_RESULTS_NARGS];
+	Datum	   *cols[WRITE_RESULTS_NARGS];
+	bool	   *col_nulls[WRITE_RESULTS_NARGS];
+	Oid			elemtypes[WRITE_RESULTS_NARGS] = {0, 0, 0, 0, 0,
+		BOOLOID, BOOLOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
 	MemoryContext caller = CurrentMemoryContext;
 	volatile int64 retried = 0;
 	volatile int nbusy = 0;
@@ -1092,7 +1157,8 @@ store_write_results(HttpRequest **results, int n, TimestampTz *next_retry)
 		if (!present)
 			goto done;
 
-		for (int c = 0; c < 11; c++)
+		run_key_arrays(results, n, args);
+		for (int c = 5; c < WRITE_RESULTS_NARGS; c++)
 		{
 			cols[c] = palloc(n * sizeof(Datum));
 			col_nulls[c] = palloc0(n * sizeof(bool));
@@ -1101,30 +1167,25 @@ store_write_results(HttpRequest **results, int n, TimestampTz *next_retry)
 		{
 			HttpRequest *r = results[i];
 
-			cols[0][i] = Int64GetDatum(r->execution_id);
-			cols[1][i] = BoolGetDatum(r->succeeded);
-			cols[2][i] = BoolGetDatum(r->timed_out);
-			cols[3][i] = Int32GetDatum((int32) r->http_status);
-			col_nulls[3][i] = (r->http_status == 0);
-			cols[4][i] = TimestampTzGetDatum(r->started_at);
-			cols[5][i] = TimestampTzGetDatum(r->finished_at);
-			col_nulls[6][i] = (r->response.len == 0);
+			cols[5][i] = BoolGetDatum(r->succeeded);
+			cols[6][i] = BoolGetDatum(r->timed_out);
+			cols[7][i] = Int32GetDatum((int32) r->http_status);
+			col_nulls[7][i] = (r->http_status == 0);
+			cols[8][i] = TimestampTzGetDatum(r->started_at);
+			cols[9][i] = TimestampTzGetDatum(r->finished_at);
+			col_nulls[10][i] = (r->response.len == 0);
 			if (r->response.len > 0)
-				cols[6][i] = PointerGetDatum(cstring_to_text_with_len(r->response.data,
-																	  r->response.len));
-			col_nulls[7][i] = (r->error == NULL);
+				cols[10][i] = PointerGetDatum(cstring_to_text_with_len(r->response.data,
+																	   r->response.len));
+			col_nulls[11][i] = (r->error == NULL);
 			if (r->error)
-				cols[7][i] = CStringGetTextDatum(r->error);
-			/* the run's key: runs is found by its one index */
-			cols[8][i] = Int64GetDatum(r->job_id);
-			cols[9][i] = TimestampTzGetDatum(r->scheduled_for);
-			cols[10][i] = Int32GetDatum(r->attempt);
+				cols[11][i] = CStringGetTextDatum(r->error);
 		}
-		for (int c = 0; c < 11; c++)
+		for (int c = 5; c < WRITE_RESULTS_NARGS; c++)
 			args[c] = make_array(cols[c], col_nulls[c], n, elemtypes[c]);
 
 		if (!write_unlocked(args, argtypes))
-			execute(prepared(&write_results_plan, write_results_sql, 11, argtypes),
+			execute(prepared(&write_results_plan, write_results_sql, WRITE_RESULTS_NARGS, argtypes),
 					args, NULL, SPI_OK_SELECT);
 		retried = int64_column(0, 1);
 		*next_retry = timestamp_column(0, 2, DT_NOEND);
@@ -1197,11 +1258,9 @@ done:
 void
 store_requeue_unsent(HttpRequest **requests, int n)
 {
-	Oid			argtypes[4] = {INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID,
-	INT4ARRAYOID};
-	Datum		args[4];
-	Datum	   *cols[4];
-	Oid			elemtypes[4] = {INT8OID, INT8OID, TIMESTAMPTZOID, INT4OID};
+	Oid			argtypes[5] = {INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID,
+	INT4ARRAYOID, TIDARRAYOID};
+	Datum		args[5];
 	MemoryContext caller = CurrentMemoryContext;
 
 	if (n == 0)
@@ -1210,19 +1269,8 @@ store_requeue_unsent(HttpRequest **requests, int n)
 	{
 		begin_transaction("jobsched: requeueing unsent runs");
 		plan_for_these_arguments();
-		for (int c = 0; c < 4; c++)
-			cols[c] = palloc(n * sizeof(Datum));
-		for (int i = 0; i < n; i++)
-		{
-			cols[0][i] = Int64GetDatum(requests[i]->execution_id);
-			/* the run's key: runs is found by its one index */
-			cols[1][i] = Int64GetDatum(requests[i]->job_id);
-			cols[2][i] = TimestampTzGetDatum(requests[i]->scheduled_for);
-			cols[3][i] = Int32GetDatum(requests[i]->attempt);
-		}
-		for (int c = 0; c < 4; c++)
-			args[c] = make_array(cols[c], NULL, n, elemtypes[c]);
-		execute(prepared(&requeue_plan, requeue_sql, 4, argtypes), args, NULL,
+		run_key_arrays(requests, n, args);
+		execute(prepared(&requeue_plan, requeue_sql, 5, argtypes), args, NULL,
 				SPI_OK_UPDATE);
 		commit_transaction();
 	}
