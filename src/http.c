@@ -77,7 +77,9 @@ static int	easy_pool_size = 0;
  * connection) is taken out then, without bothering curl, which checks a
  * connection before reusing it.  Only sockets we opened and will see closed
  * (open_socket_callback, close_socket_callback) are parked: a closed socket
- * leaves the set by itself, and its number must not keep the state.
+ * leaves the set by itself, and its number must not keep the state.  (The
+ * others, such as the pipe of curl's resolver, are taken out when curl says
+ * so, as before.)
  */
 #define SOCK_OURS		0x01	/* opened by open_socket_callback */
 #define SOCK_IN_SET		0x02	/* in the epoll set */
@@ -125,6 +127,14 @@ socket_callback(CURL *easy, curl_socket_t fd, int what, void *userp,
 	uint8	   *state = sock_state_of(fd);
 	uint8		want;
 
+	/*
+	 * A socket curl made itself (its resolver's) may have been closed and
+	 * its number reused without our knowing: its state holds only while
+	 * curl's own entry for it (socketp) says we registered it.
+	 */
+	if (!(*state & SOCK_OURS) && socketp == NULL)
+		*state = 0;
+
 	if (what == CURL_POLL_REMOVE)
 	{
 		if ((*state & SOCK_OURS) &&
@@ -161,6 +171,8 @@ socket_callback(CURL *easy, curl_socket_t fd, int what, void *userp,
 		}
 	}
 	*state = (*state & SOCK_OURS) | SOCK_IN_SET | want;
+	if (!(*state & SOCK_OURS) && socketp == NULL)
+		curl_multi_assign(multi, fd, (void *) 1);
 	return 0;
 }
 
