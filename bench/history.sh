@@ -345,8 +345,9 @@ SQL
   python3 -c "import time; time.sleep(max(0, $t_w0 - time.time()))"
   # the purge is at the frontier when nothing past the retention (+ its 10 s interval) is left: with partitions
   # (1.1), no partition ending before that; before them, no finished run older than that
+  local partitioned; partitioned=$(q "select to_regproc('jobsched.history_partitions') is not null")
   for _ in $(seq 7); do
-    if [ "$(q "select to_regproc('jobsched.history_partitions') is not null")" = t ]; then
+    if [ "$partitioned" = t ]; then
       age=$(q "select count(*) from jobsched.history_partitions() where to_time < now() - interval '$(( R + 15 )) s'" 2>/dev/null || echo "")
       [ -z "$age" ] && break
       (( age == 0 )) && break

@@ -169,11 +169,12 @@ static const char *insert_executions_sql =
  * Retries (and triggered runs, sends, and runs put back at a clean stop)
  * that are due.  runs has no index on id: the rows locked here are found
  * again by their ctid (stable while we hold the lock), one TID lookup each,
- * and each job by its key (see RUN_OF_RESULT for why the lookups are written
- * as LATERAL ... OFFSET 0; an EXISTS in the select list may be planned as a
- * hashed subplan that reads every job on each claim).  A retry written while its job was being
- * deleted can outlive the job (delete_job did not see it yet): it is
- * deleted here, when it comes due, rather than wake the worker for ever.
+ * and each job by its key (see RUN_OF_RESULT for why the lookups are
+ * written as LATERAL ... OFFSET 0; an EXISTS in the select list may be
+ * planned as a hashed subplan that reads every job on each claim).  A retry
+ * written while its job was being deleted can outlive the job (delete_job
+ * did not see it yet): it is deleted here, when it comes due, rather than
+ * wake the worker for ever.
  */
 static const char *claim_retries_sql =
 "WITH due AS ("
@@ -220,9 +221,9 @@ static const char *next_due_sql =
  * subquery with a LIMIT (or OFFSET 0) is not flattened into a join: it is
  * always the inner side, one lookup per result, whatever the statistics
  * say.  (A locking clause may not be a branch of a UNION: each branch is a
- * subquery of its own.)  The rows are then deleted by ctid (a TID scan, no join either) and
- * matched back by id through a hashed subplan ("IS TRUE" keeps it from
- * becoming a join).
+ * subquery of its own.)  The rows are then deleted by ctid (a TID scan, no
+ * join either) and matched back by id through a hashed subplan ("IS TRUE"
+ * keeps it from becoming a join).
  */
 #define RUN_OF_RESULT(cols, r, lock) \
 "  CROSS JOIN LATERAL (SELECT * FROM (" \
@@ -300,6 +301,10 @@ RUN_OF_RESULT("e.ctid AS tid, e.sends", "r", lock) \
  * session holds.  If it gives up, the batch is written again with the
  * first, which skips (FOR UPDATE SKIP LOCKED) and returns such rows.
  */
+/* the parameters run_key_arrays() fills, first in both statements */
+#define RUN_KEY_NARGS 5
+#define RUN_KEY_ARGTYPES \
+	INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, INT4ARRAYOID, TIDARRAYOID
 #define WRITE_RESULTS_NARGS 12
 
 static const char *write_results_sql = WRITE_RESULTS_SQL(
@@ -788,7 +793,7 @@ make_array(Datum *values, bool *nulls, int n, Oid elemtype)
 /*
  * The arrays that identify the runs of "requests" to RUN_OF_RESULT, into
  * args[0..4]: execution ids, then job ids, scheduled times, attempts (the
- * key) and the places their rows were written.
+ * key) and the places their rows were written (types: RUN_KEY_ARGTYPES).
  */
 static void
 run_key_arrays(HttpRequest **requests, int n, Datum *args)
@@ -1088,7 +1093,7 @@ write_unlocked(Datum *args, Oid *argtypes)
 	PG_TRY();
 	{
 		set_local("lock_timeout", "5ms");
-		/* each result's run found by its key, in the one index of runs */
+		/* each result's run found at its place, else by key (RUN_OF_RESULT) */
 		plan_joins_by_index();
 		execute(prepared(&write_results_unlocked_plan, write_results_unlocked_sql,
 						 WRITE_RESULTS_NARGS, argtypes),
@@ -1126,15 +1131,14 @@ int
 store_write_results(HttpRequest **results, int n, TimestampTz *next_retry)
 {
 	/* the run (run_key_arrays), then its outcome */
-	Oid			argtypes[WRITE_RESULTS_NARGS] = {INT8ARRAYOID, INT8ARRAYOID,
-		TIMESTAMPTZARRAYOID, INT4ARRAYOID, TIDARRAYOID,
+	Oid			argtypes[WRITE_RESULTS_NARGS] = {RUN_KEY_ARGTYPES,
 		BOOLARRAYOID, BOOLARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID,
 	TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
 	Datum		args[WRITE_RESULTS_NARGS];
 	Datum	   *cols[WRITE_RESULTS_NARGS];
 	bool	   *col_nulls[WRITE_RESULTS_NARGS];
-	Oid			elemtypes[WRITE_RESULTS_NARGS] = {0, 0, 0, 0, 0,
-		BOOLOID, BOOLOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
+	Oid			elemtypes[WRITE_RESULTS_NARGS] = {[RUN_KEY_NARGS] = BOOLOID,
+		BOOLOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
 	MemoryContext caller = CurrentMemoryContext;
 	volatile int64 retried = 0;
 	volatile int nbusy = 0;
@@ -1158,7 +1162,7 @@ store_write_results(HttpRequest **results, int n, TimestampTz *next_retry)
 			goto done;
 
 		run_key_arrays(results, n, args);
-		for (int c = 5; c < WRITE_RESULTS_NARGS; c++)
+		for (int c = RUN_KEY_NARGS; c < WRITE_RESULTS_NARGS; c++)
 		{
 			cols[c] = palloc(n * sizeof(Datum));
 			col_nulls[c] = palloc0(n * sizeof(bool));
@@ -1181,7 +1185,7 @@ store_write_results(HttpRequest **results, int n, TimestampTz *next_retry)
 			if (r->error)
 				cols[11][i] = CStringGetTextDatum(r->error);
 		}
-		for (int c = 5; c < WRITE_RESULTS_NARGS; c++)
+		for (int c = RUN_KEY_NARGS; c < WRITE_RESULTS_NARGS; c++)
 			args[c] = make_array(cols[c], col_nulls[c], n, elemtypes[c]);
 
 		if (!write_unlocked(args, argtypes))
@@ -1258,9 +1262,8 @@ done:
 void
 store_requeue_unsent(HttpRequest **requests, int n)
 {
-	Oid			argtypes[5] = {INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID,
-	INT4ARRAYOID, TIDARRAYOID};
-	Datum		args[5];
+	Oid			argtypes[RUN_KEY_NARGS] = {RUN_KEY_ARGTYPES};
+	Datum		args[RUN_KEY_NARGS];
 	MemoryContext caller = CurrentMemoryContext;
 
 	if (n == 0)
@@ -1270,7 +1273,7 @@ store_requeue_unsent(HttpRequest **requests, int n)
 		begin_transaction("jobsched: requeueing unsent runs");
 		plan_for_these_arguments();
 		run_key_arrays(requests, n, args);
-		execute(prepared(&requeue_plan, requeue_sql, 5, argtypes), args, NULL,
+		execute(prepared(&requeue_plan, requeue_sql, RUN_KEY_NARGS, argtypes), args, NULL,
 				SPI_OK_UPDATE);
 		commit_transaction();
 	}

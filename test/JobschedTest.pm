@@ -41,9 +41,11 @@ log_min_messages = log
 	return $node;
 }
 
-# Start the sink on a free loopback port; returns a hash with its url.
+# Start the sink on a free loopback port (or on port => N); returns a hash
+# with its url.
 sub start_sink
 {
+	my (%opt) = @_;
 	my $dir = PostgreSQL::Test::Utils::tempdir();
 	my $sink = {
 		log => "$dir/sink.log",
@@ -51,7 +53,7 @@ sub start_sink
 		out => "$dir/sink.out",
 	};
 	$sink->{handle} = IPC::Run::start(
-		[ $python, $sink_script, '--port', '0', '--log', $sink->{log},
+		[ $python, $sink_script, '--port', $opt{port} // '0', '--log', $sink->{log},
 			'--ready-file', $sink->{ready} ],
 		'>', $sink->{out}, '2>&1');
 	my $deadline = time() + 30;

@@ -15,7 +15,6 @@ use warnings;
 use FindBin;
 use lib "$FindBin::RealBin/..";
 use JobschedTest;
-use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use POSIX ();
@@ -74,15 +73,8 @@ cmp_ok($spent, '<', 0.5,
 	"idle connections closed by the server: the worker does not spin on them (${spent}s of CPU in 3 s)");
 
 # the server comes back on the same port; the runs go on over new connections
-my $dir = PostgreSQL::Test::Utils::tempdir();
-my $sink2 = { log => "$dir/sink.log", ready => "$dir/port", out => "$dir/sink.out" };
-$sink2->{handle} = IPC::Run::start(
-	[ -x '/usr/bin/python3' ? '/usr/bin/python3' : 'python3', "$FindBin::RealBin/../sink.py",
-		'--port', $port, '--log', $sink2->{log}, '--ready-file', $sink2->{ready} ],
-	'>', $sink2->{out}, '2>&1');
-my $deadline = time() + 30;
-usleep(50_000) until -s $sink2->{ready} || time() > $deadline;
-ok(-s $sink2->{ready}, "the sink is back on port $port");
+my $sink2 = start_sink(port => $port);
+is($sink2->{port}, $port, "the sink is back on port $port");
 
 my $resumed = query_value($node, "SELECT clock_timestamp()");
 query_value($node, "SELECT count(jobsched.resume_job(id)) FROM jobsched.jobs");
@@ -111,7 +103,6 @@ is(query_value($node, "SELECT count(*) FROM jobsched.executions e JOIN jobsched.
 my $log = slurp_file($node->logfile);
 unlike($log, qr/could not watch socket/, 'no socket the worker could not watch');
 
-$sink2->{handle}->signal('TERM');
-$sink2->{handle}->finish;
+stop_sink($sink2);
 $node->stop;
 done_testing();
